@@ -1,0 +1,12 @@
+"""ovoxel: see the package README for the public API."""
+
+from importlib.metadata import version as _dist_version
+
+from . import _core
+
+__version__ = _dist_version("ovoxel")
+
+
+def native_threads() -> int:
+    """Number of CPU threads the compiled extension may use (1 when built without OpenMP)."""
+    return _core.max_threads()
