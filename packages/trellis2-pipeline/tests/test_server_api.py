@@ -6,7 +6,7 @@ milliseconds; the end-to-end test with the real tiny pipeline lives in test_serv
 
 import base64
 import io
-import threading
+import sys
 import time
 from pathlib import Path
 
@@ -14,37 +14,11 @@ import pytest
 from PIL import Image
 
 fastapi = pytest.importorskip("fastapi")
+sys.path.insert(0, str(Path(__file__).parent))
 from fastapi.testclient import TestClient  # noqa: E402
+from scripted_engine import MODES, ScriptedEngine  # noqa: E402
 from trellis2.server import ServiceSettings, create_app  # noqa: E402
 from trellis2.server.store import RUNNING, TaskStore  # noqa: E402
-
-MODES = ("normal", "clay", "base_color")
-
-
-class ScriptedEngine:
-    """Writes two preview frames per mode after `steps` progress calls, each `step_s` long."""
-
-    def __init__(self, steps: int = 3, step_s: float = 0.0, fail_on_seed: int | None = None):
-        self.steps, self.step_s, self.fail_on_seed = steps, step_s, fail_on_seed
-        self.started = threading.Event()
-
-    def preprocess(self, image):
-        return image.convert("RGBA").crop((0, 0, 8, 8))
-
-    def generate(self, image, request, workdir: Path, progress):
-        self.started.set()
-        if request["seed"] == self.fail_on_seed:
-            raise RuntimeError("out of memory in stage shape_slat")
-        for step in range(self.steps):
-            progress("sparse_structure", step + 1, self.steps)
-            time.sleep(self.step_s)
-        (workdir / "previews").mkdir(parents=True, exist_ok=True)
-        for mode in MODES:
-            for frame in range(2):
-                Image.new("RGB", (4, 4), (frame * 100, 0, 0)).save(workdir / "previews" / f"{mode}_{frame}.jpg")
-
-    def extract_glb(self, workdir, decimation_target, texture_size, out_path):
-        out_path.write_bytes(b"glTF" + decimation_target.to_bytes(4, "little"))
 
 
 def png_base64(size=(16, 16)) -> str:

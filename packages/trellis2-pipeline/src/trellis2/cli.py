@@ -36,5 +36,33 @@ def info() -> None:
     for module in OPTIONAL_MODULES:
         present = importlib.util.find_spec(module) is not None
         click.echo(f"{module:20s} {'present' if present else 'absent'}")
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--model", envvar="TRELLIS2_MODEL", help="Hub id or local folder of the pipeline.")
+@click.option("--device", envvar="TRELLIS2_DEVICE", help="torch device, e.g. cuda or cpu.")
+@click.option("--data-dir", envvar="TRELLIS2_DATA_DIR", type=click.Path(file_okay=False), help="Task store folder.")
+@click.option("--workers", envvar="TRELLIS2_WORKER_COUNT", type=click.IntRange(1), help="Queue consumers.")
+@click.option("--max-active", envvar="TRELLIS2_MAX_ACTIVE_TASKS", type=click.IntRange(1), help="GPU tasks at once.")
+def serve(host, port, model, device, data_dir, workers, max_active) -> None:
+    """Start the web back end (the same app as `uvicorn trellis2.server:app`).
+
+    \b
+    Example:
+      trellis2 serve --model ./my-trellis2-folder --device cuda --port 8000
+    """
+    import os
+
+    try:
+        import uvicorn
+    except ImportError:
+        raise click.ClickException("serving needs the extra: pip install 'trellis2-pipeline[server]'") from None
+    settings = {"TRELLIS2_MODEL": model, "TRELLIS2_DEVICE": device, "TRELLIS2_DATA_DIR": data_dir,
+                "TRELLIS2_WORKER_COUNT": workers, "TRELLIS2_MAX_ACTIVE_TASKS": max_active}
+    os.environ.update({name: str(value) for name, value in settings.items() if value is not None})
+    uvicorn.run("trellis2.server:app", host=host, port=port)
+
+
 if __name__ == "__main__":
     main()

@@ -1,7 +1,7 @@
 """The web back end: `uvicorn trellis2.server:app` serves the task API (settings from TRELLIS2_* variables)."""
 
-from .app import create_app
 from .config import ServiceSettings
+from .routes import create_app
 
 __all__ = ["app", "create_app", "ServiceSettings"]
 

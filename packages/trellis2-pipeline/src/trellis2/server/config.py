@@ -25,6 +25,7 @@ class ServiceSettings:
     """Everything the back end is configured by; `from_env()` is what `uvicorn trellis2.server:app` uses."""
 
     model: str = "microsoft/TRELLIS.2-4B"
+    engine: str | None = None
     device: str | None = None
     data_dir: Path = Path("trellis2-data")
     max_active_tasks: int = 1
@@ -42,6 +43,7 @@ class ServiceSettings:
         keys = os.environ.get("TRELLIS2_API_KEY", "")
         return cls(
             model=os.environ.get("TRELLIS2_MODEL", cls.model),
+            engine=os.environ.get("TRELLIS2_ENGINE") or None,
             device=os.environ.get("TRELLIS2_DEVICE") or None,
             data_dir=Path(os.environ.get("TRELLIS2_DATA_DIR", str(cls.data_dir))),
             max_active_tasks=_int_env("TRELLIS2_MAX_ACTIVE_TASKS", cls.max_active_tasks, 1),

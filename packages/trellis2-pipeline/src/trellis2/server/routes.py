@@ -7,6 +7,7 @@ import base64
 import contextlib
 import datetime
 import hashlib
+import importlib
 import json
 import logging
 from collections.abc import Callable
@@ -187,7 +188,14 @@ async def _expire_artifacts(store: TaskStore, artifacts: ArtifactStore, ttl_s: i
 
 
 def _default_engine_factory(settings: ServiceSettings) -> Callable[[], Engine]:
+    """The pipeline engine, or `TRELLIS2_ENGINE="module:callable"` (called with the settings) to plug in another."""
+
     def build() -> Engine:
+        if settings.engine:
+            module_name, _, attribute = settings.engine.partition(":")
+            if not attribute:
+                raise ValueError(f"TRELLIS2_ENGINE must look like 'module:callable', got {settings.engine!r}")
+            return getattr(importlib.import_module(module_name), attribute)(settings)
         from .pipeline_engine import PipelineEngine
 
         return PipelineEngine.load(settings.model, settings.device, settings.preview_frames, settings.preview_size)

@@ -1,0 +1,44 @@
+"""A model-free engine for exercising the service: scripted progress, previews and a tiny GLB.
+
+Used in-process by test_server_api.py and in uvicorn subprocesses through TRELLIS2_ENGINE=scripted_engine:build.
+"""
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from PIL import Image
+
+MODES = ("normal", "clay", "base_color")
+
+
+class ScriptedEngine:
+    """Writes two preview frames per mode after `steps` progress calls, each `step_s` long."""
+
+    def __init__(self, steps: int = 3, step_s: float = 0.0, fail_on_seed: int | None = None):
+        self.steps, self.step_s, self.fail_on_seed = steps, step_s, fail_on_seed
+        self.started = threading.Event()
+
+    def preprocess(self, image):
+        return image.convert("RGBA").crop((0, 0, 8, 8))
+
+    def generate(self, image, request, workdir: Path, progress):
+        self.started.set()
+        if request["seed"] == self.fail_on_seed:
+            raise RuntimeError("out of memory in stage shape_slat")
+        for step in range(self.steps):
+            progress("sparse_structure", step + 1, self.steps)
+            time.sleep(self.step_s)
+        (workdir / "previews").mkdir(parents=True, exist_ok=True)
+        for mode in MODES:
+            for frame in range(2):
+                Image.new("RGB", (4, 4), (frame * 100, 0, 0)).save(workdir / "previews" / f"{mode}_{frame}.jpg")
+
+    def extract_glb(self, workdir, decimation_target, texture_size, out_path):
+        out_path.write_bytes(b"glTF" + decimation_target.to_bytes(4, "little"))
+
+
+def build(settings) -> ScriptedEngine:
+    """Factory for TRELLIS2_ENGINE; SCRIPTED_STEPS / SCRIPTED_STEP_S tune the run length."""
+    return ScriptedEngine(int(os.environ.get("SCRIPTED_STEPS", "3")), float(os.environ.get("SCRIPTED_STEP_S", "0")))

@@ -1,0 +1,166 @@
+"""The back end as users run it: `uvicorn trellis2.server:app` in a subprocess, driven over real HTTP.
+
+The engine is the scripted one (TRELLIS2_ENGINE) so that crash recovery, load and schema fuzzing run in seconds;
+test_server_e2e.py repeats the contract with the real tiny pipeline.
+"""
+
+import base64
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("uvicorn")
+
+TESTS_DIR = Path(__file__).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _png_base64() -> str:
+    buffer = io.BytesIO()
+    Image.new("RGBA", (16, 16), (10, 200, 10, 255)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+class ServerProcess:
+    """A uvicorn subprocess on a free loopback port with its own data directory."""
+
+    def __init__(self, data_dir: Path, **env: str):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]),
+            "TRELLIS2_ENGINE": "scripted_engine:build",
+            "TRELLIS2_DATA_DIR": str(data_dir),
+            **env,
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "ServerProcess":
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "trellis2.server:app", "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "warning"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("server did not become healthy in 30 s")
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    servers = []
+
+    def make(**env) -> ServerProcess:
+        server = ServerProcess(tmp_path / "data", **env).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def _wait_terminal(client, task_id, timeout=60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(f"/tasks/{task_id}").json()
+        if body["status"] in ("succeeded", "failed", "cancelled"):
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"task {task_id} not finished: {body}")
+
+
+def test_kill_9_mid_run_then_restart_loses_nothing(server_factory):
+    env = {"SCRIPTED_STEPS": "40", "SCRIPTED_STEP_S": "0.05", "TRELLIS2_WORKER_COUNT": "1"}
+    server = server_factory(**env)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        ids = [client.post("/tasks", json={"image_base64": _png_base64(), "seed": i}).json()["task_id"]
+               for i in range(4)]
+        deadline = time.monotonic() + 20
+        while client.get(f"/tasks/{ids[0]}").json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    server.kill()
+
+    restarted = server_factory(**{**env, "SCRIPTED_STEP_S": "0"})
+    with httpx.Client(base_url=restarted.url, timeout=10) as client:
+        statuses = [_wait_terminal(client, task_id)["status"] for task_id in ids]
+        assert statuses == ["succeeded"] * 4
+        assert len(client.get(f"/tasks/{ids[0]}/result").json()["rendered"]["clay"]) == 2
+
+
+def test_load_200_submissions_from_20_clients_all_finish_without_5xx(server_factory):
+    server = server_factory(TRELLIS2_WORKER_COUNT="4", TRELLIS2_MAX_ACTIVE_TASKS="2", TRELLIS2_MAX_QUEUED_TASKS="64")
+    image = _png_base64()
+    server_errors = []
+
+    def client_session(client_index: int) -> list[str]:
+        task_ids = []
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for submission in range(10):
+                for _attempt in range(400):
+                    body = {"image_base64": image, "seed": client_index * 10 + submission}
+                    response = client.post("/tasks", json=body)
+                    if response.status_code == 429:
+                        time.sleep(min(float(response.headers["retry-after"]), 0.05))
+                        continue
+                    if response.status_code >= 500:
+                        server_errors.append(response.text)
+                    task_ids.append(response.json()["task_id"])
+                    break
+        return task_ids
+
+    with ThreadPoolExecutor(20) as pool:
+        task_ids = [task_id for ids in pool.map(client_session, range(20)) for task_id in ids]
+    assert not server_errors
+    assert len(task_ids) == 200 and len(set(task_ids)) == 200
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        statuses = {_wait_terminal(client, task_id, timeout=120)["status"] for task_id in task_ids}
+    assert statuses == {"succeeded"}
+
+
+@pytest.mark.skipif(shutil.which("schemathesis") is None, reason="schemathesis is not installed")
+def test_schemathesis_finds_no_server_errors(server_factory, tmp_path):
+    server = server_factory()
+    result = subprocess.run(
+        ["schemathesis", "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error",
+         "--max-examples", "30", "--phases", "examples,coverage,fuzzing", "--workers", "1", "--no-color"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
