@@ -2,4 +2,8 @@
 
 from importlib.metadata import version as _dist_version
 
+from .loading import from_pretrained
+
 __version__ = _dist_version("trellis2-models")
+
+__all__ = ["from_pretrained"]

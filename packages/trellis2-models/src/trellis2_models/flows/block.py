@@ -1,0 +1,84 @@
+"""The DiT block shared by both flows: modulated self-attention, cross-attention to the image, modulated MLP."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import CrossAttention, SelfAttention, TokenLayout
+from .tokens import Context
+
+
+class FloatLayerNorm(nn.LayerNorm):
+    """LayerNorm evaluated in float32 whatever the input dtype, returning the input dtype."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise the last axis of `x` in float32."""
+        return super().forward(x.float()).to(x.dtype)
+
+
+class FeedForward(nn.Module):
+    """Two-layer MLP with tanh-approximated GELU."""
+
+    def __init__(self, channels: int, mlp_ratio: float) -> None:
+        super().__init__()
+        hidden = int(channels * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the MLP to the last axis."""
+        return self.mlp(x)
+
+
+class ModulatedCrossBlock(nn.Module):
+    """Pre-norm transformer block with adaLN shift/scale/gate for the self-attention and MLP branches.
+
+    With `share_mod` the block owns only a learned offset `modulation` [6C] added to the model-wide adaLN output;
+    otherwise it has its own `adaLN_modulation` MLP of the time embedding.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        context_channels: int,
+        num_heads: int,
+        mlp_ratio: float,
+        share_mod: bool,
+        qk_rms_norm: bool,
+        qk_rms_norm_cross: bool,
+    ) -> None:
+        super().__init__()
+        self.share_mod = share_mod
+        if share_mod:
+            self.modulation = nn.Parameter(torch.randn(6 * channels) / channels**0.5)
+        self.norm1 = FloatLayerNorm(channels, elementwise_affine=False, eps=1e-6)
+        self.norm2 = FloatLayerNorm(channels, elementwise_affine=True, eps=1e-6)
+        self.norm3 = FloatLayerNorm(channels, elementwise_affine=False, eps=1e-6)
+        self.self_attn = SelfAttention(channels, num_heads, qk_rms_norm)
+        self.cross_attn = CrossAttention(channels, context_channels, num_heads, qk_rms_norm_cross)
+        self.mlp = FeedForward(channels, mlp_ratio)
+        if not share_mod:
+            self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(channels, 6 * channels))
+
+    def _modulation(self, mod: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.share_mod:
+            return (self.modulation + mod).to(mod.dtype).chunk(6, dim=1)
+        return self.adaLN_modulation(mod).chunk(6, dim=1)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mod: torch.Tensor,
+        context: Context,
+        layout: TokenLayout,
+        phases: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Update tokens `x` given the per-sample modulation input `mod` [B, *] and the conditioning `context`."""
+        shift_attn, scale_attn, gate_attn, shift_mlp, scale_mlp, gate_mlp = map(
+            layout.per_sample, self._modulation(mod)
+        )
+        h = self.norm1(x) * (1 + scale_attn) + shift_attn
+        x = x + self.self_attn(h, layout, phases) * gate_attn
+        x = x + self.cross_attn(self.norm2(x), context, layout)
+        h = self.norm3(x) * (1 + scale_mlp) + shift_mlp
+        return x + self.mlp(h) * gate_mlp

@@ -1,0 +1,16 @@
+"""Strict checkpoint loading: `from_pretrained` for local `dir/ckpts/NAME` prefixes and hub references."""
+
+from .errors import CheckpointAccessError, CheckpointMismatchError
+from .files import resolve_checkpoint_files
+from .pretrained import build_model, from_pretrained, load_config
+from .strict import load_weights_strict
+
+__all__ = [
+    "CheckpointAccessError",
+    "CheckpointMismatchError",
+    "build_model",
+    "from_pretrained",
+    "load_config",
+    "load_weights_strict",
+    "resolve_checkpoint_files",
+]
