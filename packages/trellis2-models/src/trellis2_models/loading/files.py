@@ -37,14 +37,14 @@ def _download(repo_id: str, filename: str, revision: str | None) -> Path:
             f"hub repository {repo_id!r} was not found, or it is private and no valid token is configured "
             "(`hf auth login` or HF_TOKEN)"
         ) from None
-    except EntryNotFoundError:
-        raise FileNotFoundError(f"{filename!r} does not exist in hub repository {repo_id!r}") from None
     except LocalEntryNotFoundError:
         raise FileNotFoundError(
             f"{repo_id}/{filename} is not in the local Hugging Face cache and could not be downloaded "
             "(offline mode HF_HUB_OFFLINE=1, or the hub is unreachable); download it once with network access "
             "or pass a local 'dir/ckpts/NAME' prefix"
         ) from None
+    except EntryNotFoundError:  # after LocalEntryNotFoundError, its subclass in recent huggingface_hub
+        raise FileNotFoundError(f"{filename!r} does not exist in hub repository {repo_id!r}") from None
 
 
 def resolve_checkpoint_files(ref: str | Path, revision: str | None = None) -> tuple[Path, Path]:
