@@ -110,3 +110,18 @@ def test_slat_flow_rejects_wrong_channel_count_and_mismatched_concat():
     short = _sparse(io["concat_feats"][:-1], io["coords"][:-1])
     with pytest.raises(ValueError, match="share coordinates"):
         model(x, io["t"], io["cond"], concat_cond=short)
+
+
+def test_batch_size_mismatches_are_clear_errors():
+    model, io = _load("ss_flow")
+    with pytest.raises(ValueError, match="one time per sample"):
+        model(io["x"], io["t"][:1], io["cond"])
+    with pytest.raises(ValueError, match="cond holds 1 samples but t holds 2"):
+        model(io["x"], io["t"], io["cond"][:1])
+    slat, sio = _load("shape_flow")
+    with pytest.raises(ValueError, match=r"each cond in a list must be \[L_b, 40\]"):
+        slat(_sparse(sio["feats"], sio["coords"]), sio["t"], [c[:, :3] for c in sio["cond"]])
+    coords = sio["coords"].clone()
+    coords[0, 0] = 2
+    with pytest.raises(ValueError, match="refer to sample 2 but only 2 samples"):
+        slat(_sparse(sio["feats"], coords), sio["t"], sio["cond"])

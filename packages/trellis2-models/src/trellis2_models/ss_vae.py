@@ -93,6 +93,18 @@ class DownsampleBlock3d(nn.Module):
         return self.conv(x)
 
 
+def resolution_levels(
+    channels: list[int], num_res_blocks: int, norm_type: str, resample: type[nn.Module]
+) -> nn.ModuleList:
+    """Residual blocks at each width of `channels`, with a `resample(width, next_width)` block between levels."""
+    blocks = nn.ModuleList()
+    for width, next_width in zip(channels, [*channels[1:], None], strict=True):
+        blocks.extend(ResBlock3d(width, norm_type) for _ in range(num_res_blocks))
+        if next_width is not None:
+            blocks.append(resample(width, next_width))
+    return blocks
+
+
 class _DenseConvVae(nn.Module):
     """Precision handling shared by the encoder and decoder: `blocks` and `middle_block` convs hold the torso."""
 
@@ -138,11 +150,7 @@ class SparseStructureDecoder(_DenseConvVae):
         self.out_channels = out_channels
         self.input_layer = nn.Conv3d(latent_channels, channels[0], 3, padding=1)
         self.middle_block = nn.Sequential(*(ResBlock3d(channels[0], norm_type) for _ in range(num_res_blocks_middle)))
-        self.blocks = nn.ModuleList()
-        for level, width in enumerate(channels):
-            self.blocks.extend(ResBlock3d(width, norm_type) for _ in range(num_res_blocks))
-            if level + 1 < len(channels):
-                self.blocks.append(UpsampleBlock3d(width, channels[level + 1]))
+        self.blocks = resolution_levels(channels, num_res_blocks, norm_type, UpsampleBlock3d)
         self.out_layer = self._out_head(channels[-1], out_channels, norm_type)
         self._init_precision(use_fp16, extra_config)
 
@@ -175,11 +183,7 @@ class SparseStructureEncoder(_DenseConvVae):
         self.in_channels = in_channels
         self.latent_channels = latent_channels
         self.input_layer = nn.Conv3d(in_channels, channels[0], 3, padding=1)
-        self.blocks = nn.ModuleList()
-        for level, width in enumerate(channels):
-            self.blocks.extend(ResBlock3d(width, norm_type) for _ in range(num_res_blocks))
-            if level + 1 < len(channels):
-                self.blocks.append(DownsampleBlock3d(width, channels[level + 1]))
+        self.blocks = resolution_levels(channels, num_res_blocks, norm_type, DownsampleBlock3d)
         self.middle_block = nn.Sequential(*(ResBlock3d(channels[-1], norm_type) for _ in range(num_res_blocks_middle)))
         self.out_layer = self._out_head(channels[-1], 2 * latent_channels, norm_type)
         self._init_precision(use_fp16, extra_config)

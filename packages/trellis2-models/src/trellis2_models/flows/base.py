@@ -95,12 +95,16 @@ class FlowTransformer(nn.Module):
             emb = self.adaLN_modulation(emb)
         return emb.to(self.dtype)
 
-    def _cast_context(self, cond: Context) -> Context:
+    def _cast_context(self, cond: Context, batch_size: int) -> Context:
         if isinstance(cond, (list, tuple)):
-            return [c.to(self.dtype) for c in cond]
-        if cond.ndim != 3 or cond.shape[-1] != self.cond_channels:
+            if any(c.ndim != 2 or c.shape[-1] != self.cond_channels for c in cond):
+                raise ValueError(f"each cond in a list must be [L_b, {self.cond_channels}]")
+            cond = [c.to(self.dtype) for c in cond]
+        elif cond.ndim != 3 or cond.shape[-1] != self.cond_channels:
             raise ValueError(f"cond must be [B, L, {self.cond_channels}], got shape {tuple(cond.shape)}")
-        return cond.to(self.dtype)
+        if len(cond) != batch_size:
+            raise ValueError(f"cond holds {len(cond)} samples but t holds {batch_size}")
+        return cond if isinstance(cond, list) else cond.to(self.dtype)
 
     def _trunk(
         self,
@@ -113,7 +117,7 @@ class FlowTransformer(nn.Module):
     ) -> torch.Tensor:
         """Run blocks and the output head on input-projected tokens `h`, returning features in `out_dtype`."""
         mod = self._time_modulation(t)
-        context = self._cast_context(cond)
+        context = self._cast_context(cond, t.shape[0])
         h = h.to(self.dtype)
         for block in self.blocks:
             if self.use_checkpoint and torch.is_grad_enabled():

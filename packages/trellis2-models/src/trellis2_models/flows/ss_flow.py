@@ -48,6 +48,8 @@ class SparseStructureFlowModel(FlowTransformer):
         expected = [x.shape[0], self.in_channels, *[self.resolution] * 3]
         if list(x.shape) != expected:
             raise ValueError(f"x must have shape {expected} (B, in_channels, R, R, R), got {list(x.shape)}")
+        if t.shape != (x.shape[0],):
+            raise ValueError(f"t must hold one time per sample, shape [{x.shape[0]}], got {list(t.shape)}")
         tokens = self.input_layer(x.flatten(2).transpose(1, 2))
         out = self._trunk(tokens, t, cond, DenseTokens(), self.rope_phases, x.dtype)
         return out.transpose(1, 2).reshape(x.shape[0], self.out_channels, *x.shape[2:])

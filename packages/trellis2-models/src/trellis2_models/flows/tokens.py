@@ -60,7 +60,7 @@ class PackedTokens:
         return torch.split(grouped, self.lengths)
 
     def _merge(self, pieces: list[torch.Tensor]) -> torch.Tensor:
-        grouped = torch.cat(pieces)
+        grouped = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
         if self.order is None:
             return grouped
         merged = torch.empty_like(grouped)
