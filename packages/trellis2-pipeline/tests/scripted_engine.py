@@ -31,12 +31,16 @@ class ScriptedEngine:
             progress("sparse_structure", step + 1, self.steps)
             time.sleep(self.step_s)
         (workdir / "previews").mkdir(parents=True, exist_ok=True)
-        for mode in MODES:
+        for index, mode in enumerate(MODES):  # every mode and frame gets its own colour
             for frame in range(2):
-                Image.new("RGB", (4, 4), (frame * 100, 0, 0)).save(workdir / "previews" / f"{mode}_{frame}.jpg")
+                colour = (frame * 100, index * 80, 0)
+                Image.new("RGB", (4, 4), colour).save(workdir / "previews" / f"{mode}_{frame}.jpg")
 
     def extract_glb(self, workdir, decimation_target, texture_size, out_path):
-        out_path.write_bytes(b"glTF" + decimation_target.to_bytes(4, "little"))
+        """A real (untextured) GLB cube whose edge length encodes the request, so tests can check it arrived."""
+        import trimesh
+
+        out_path.write_bytes(trimesh.creation.box(extents=[decimation_target / 1e4] * 3).export(file_type="glb"))
 
 
 def build(settings) -> ScriptedEngine:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import trimesh
 from PIL import Image
 
 fastapi = pytest.importorskip("fastapi")
@@ -76,7 +77,9 @@ def test_full_contract_submit_status_result_extract_download(make_client):
     assert Path(body["glb_path"]).is_absolute() and Path(body["glb_path"]).name.startswith("sample_")
     download = client.get(body["glb_url"])
     assert download.status_code == 200
-    assert download.content == b"glTF" + (20000).to_bytes(4, "little")
+    assert download.content[:4] == b"glTF"
+    cube = trimesh.load(io.BytesIO(download.content), file_type="glb", force="mesh")
+    assert cube.extents == pytest.approx([2.0, 2.0, 2.0])
     assert download.headers["content-type"] == "model/gltf-binary"
 
 

@@ -6,10 +6,7 @@ test_server_e2e.py repeats the contract with the real tiny pipeline.
 
 import base64
 import io
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,13 +19,8 @@ from PIL import Image
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 
-TESTS_DIR = Path(__file__).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from live_servers import backend  # noqa: E402
 
 
 def _png_base64() -> str:
@@ -37,57 +29,12 @@ def _png_base64() -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-class ServerProcess:
-    """A uvicorn subprocess on a free loopback port with its own data directory."""
-
-    def __init__(self, data_dir: Path, **env: str):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]),
-            "TRELLIS2_ENGINE": "scripted_engine:build",
-            "TRELLIS2_DATA_DIR": str(data_dir),
-            **env,
-        }
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> "ServerProcess":
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "trellis2.server:app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "warning"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("server did not become healthy in 30 s")
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 @pytest.fixture
 def server_factory(tmp_path):
     servers = []
 
-    def make(**env) -> ServerProcess:
-        server = ServerProcess(tmp_path / "data", **env).start()
+    def make(**env):
+        server = backend(tmp_path / "data", **env).start()
         servers.append(server)
         return server
 

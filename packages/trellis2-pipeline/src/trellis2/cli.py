@@ -64,5 +64,28 @@ def serve(host, port, model, device, data_dir, workers, max_active) -> None:
     uvicorn.run("trellis2.server:app", host=host, port=port)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=7860, show_default=True, type=int)
+@click.option("--backend-url", envvar="TRELLIS2_BACKEND_URL", default="http://127.0.0.1:8000", show_default=True,
+              help="URL of a running back end (trellis2 serve).")
+def demo(host, port, backend_url) -> None:
+    """Start the Gradio front end against a running back end and print the URL to open.
+
+    \b
+    Example:
+      trellis2 serve &            # the back end, on port 8000
+      trellis2 demo               # then open the printed URL
+    """
+    import os
+
+    try:
+        from .app.ui import main as run_demo
+    except ImportError:
+        raise click.ClickException("the front end needs the extra: pip install 'trellis2-pipeline[demo]'") from None
+    os.environ["TRELLIS2_BACKEND_URL"] = backend_url
+    run_demo(host, port)
+
+
 if __name__ == "__main__":
     main()

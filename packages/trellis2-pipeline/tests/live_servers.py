@@ -1,0 +1,77 @@
+"""Start the real back end / front end as subprocesses on free loopback ports, for tests that drive them over HTTP."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+TESTS_DIR = Path(__file__).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveProcess:
+    """A server subprocess that counts as started once `health_path` answers 200."""
+
+    def __init__(self, command: list[str], env: dict[str, str], port: int, health_path: str):
+        self.command, self.env, self.port, self.health_path = command, env, port, health_path
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 60.0) -> "LiveProcess":
+        self.process = subprocess.Popen(self.command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.command} exited: {self.process.stderr.read().decode()[-3000:]}")
+            try:
+                if httpx.get(self.url + self.health_path, timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError(f"{self.command} did not answer on {self.url} within {timeout_s} s")
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def backend(data_dir: Path, **env: str) -> LiveProcess:
+    """`uvicorn trellis2.server:app`; the scripted engine unless `env` names a model (TRELLIS2_MODEL)."""
+    port = free_port()
+    engine = {} if "TRELLIS2_MODEL" in env else {"TRELLIS2_ENGINE": "scripted_engine:build"}
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]),
+        "TRELLIS2_DATA_DIR": str(data_dir),
+        **engine,
+        **env,
+    }
+    command = [sys.executable, "-m", "uvicorn", "trellis2.server:app", "--host", "127.0.0.1", "--port", str(port),
+               "--log-level", "warning"]
+    return LiveProcess(command, full_env, port, "/healthz")
+
+
+def frontend(backend_url: str) -> LiveProcess:
+    """`python -m trellis2.app` (the Gradio front end) pointed at `backend_url`."""
+    port = free_port()
+    env = {**os.environ, "TRELLIS2_BACKEND_URL": backend_url, "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    return LiveProcess([sys.executable, "-m", "trellis2.app"], env, port, "/")
