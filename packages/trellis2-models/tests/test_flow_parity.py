@@ -125,3 +125,30 @@ def test_batch_size_mismatches_are_clear_errors():
     coords[0, 0] = 2
     with pytest.raises(ValueError, match="refer to sample 2 but only 2 samples"):
         slat(_sparse(sio["feats"], coords), sio["t"], sio["cond"])
+
+
+def test_attention_kernels_always_get_4d_inputs(monkeypatch):
+    """torch's fused attention kernels need [B, H, L, D]; 3-D inputs would fall back to the O(L^2)-memory path."""
+    from trellis2_models.flows import tokens
+
+    seen = []
+    original = tokens.F.scaled_dot_product_attention
+
+    def recording(q, k, v, *args, **kwargs):
+        seen.append((q.ndim, k.ndim, v.ndim))
+        return original(q, k, v, *args, **kwargs)
+
+    monkeypatch.setattr(tokens.F, "scaled_dot_product_attention", recording)
+    model, io = _load("shape_flow")
+    with torch.no_grad():
+        out = model(_sparse(io["feats"], io["coords"]), io["t"], [c for c in io["cond"]])
+    assert _rel_l2(out.feats, io["out_feats"]) <= TOLERANCE
+    assert seen and set(seen) == {(4, 4, 4)}
+
+
+def test_single_sample_batch_matches_its_slice_of_the_pair():
+    model, io = _load("shape_flow")
+    first = io["coords"][:, 0] == 0
+    with torch.no_grad():
+        out = model(_sparse(io["feats"][first], io["coords"][first]), io["t"][:1], io["cond"][:1])
+    assert _rel_l2(out.feats, io["out_feats"][first]) <= TOLERANCE

@@ -13,9 +13,15 @@ Context = torch.Tensor | list[torch.Tensor]
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Softmax attention for one or more sequences laid out as [..., L, H, D]; returns [..., L, H, D]."""
-    out = F.scaled_dot_product_attention(q.transpose(-3, -2), k.transpose(-3, -2), v.transpose(-3, -2))
-    return out.transpose(-3, -2)
+    """Softmax attention for sequences laid out as [B, L, H, D] or a single [L, H, D]; returns the same layout.
+
+    Inputs are always handed to torch as 4-D [B, H, L, D]: its flash and memory-efficient kernels reject other
+    ranks, and the fallback would materialise the full L x L score matrix.
+    """
+    if q.ndim == 3:
+        return _attend(q[None], k[None], v[None])[0]
+    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+    return out.transpose(1, 2)
 
 
 class DenseTokens:
@@ -52,8 +58,8 @@ class PackedTokens:
         self.order = None if is_sorted else torch.argsort(self.batch_index, stable=True)
 
     def per_sample(self, values: torch.Tensor) -> torch.Tensor:
-        """Gather each token's per-sample vector from [B, C]."""
-        return values[self.batch_index]
+        """Each token's per-sample vector from [B, C] (a broadcastable [1, C] when there is one sample)."""
+        return values if self.batch_size == 1 else values[self.batch_index]
 
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         grouped = x if self.order is None else x[self.order]
