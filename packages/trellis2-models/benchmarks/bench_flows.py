@@ -84,9 +84,18 @@ def report(label: str, ms: float, peak: float | None) -> None:
     print(f"{label:<38} {ms:10.1f} ms  peak {peak_text}", flush=True)
 
 
+def prepare(config: dict, device: torch.device, compile_blocks: bool) -> torch.nn.Module:
+    """Build a random-weight model on `device`, optionally compiling each transformer block (experimental)."""
+    model = build_model(config, device=device).eval()
+    if compile_blocks:
+        for block in model.blocks:
+            block.compile(dynamic=True)
+    return model
+
+
 def bench_ss_flow(args: argparse.Namespace, device: torch.device) -> None:
     """Benchmark the dense sparse-structure flow over its full 16^3 grid."""
-    model = build_model(load_spec(args.spec_dir, SS_FLOW_SPEC, args.quick, args.dtype), device=device).eval()
+    model = prepare(load_spec(args.spec_dir, SS_FLOW_SPEC, args.quick, args.dtype), device, args.compile)
     res = model.resolution
     x = torch.randn(1, model.in_channels, res, res, res, device=device)
     t = torch.tensor([500.0], device=device)
@@ -97,7 +106,7 @@ def bench_ss_flow(args: argparse.Namespace, device: torch.device) -> None:
 
 def bench_slat_flow(args: argparse.Namespace, device: torch.device) -> None:
     """Benchmark the sparse SLat flow at each token count."""
-    model = build_model(load_spec(args.spec_dir, SLAT_FLOW_SPEC, args.quick, args.dtype), device=device).eval()
+    model = prepare(load_spec(args.spec_dir, SLAT_FLOW_SPEC, args.quick, args.dtype), device, args.compile)
     t = torch.tensor([500.0], device=device)
     for tokens, cond_tokens in QUICK_SLAT_TOKENS if args.quick else SLAT_TOKENS:
         voxels = random_voxels(tokens, 64, model.in_channels, device)
@@ -114,6 +123,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16", help="torso dtype (bfloat16, float16, float32)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--spec-dir", type=Path, default=DEFAULT_SPEC_DIR)
+    parser.add_argument("--compile", action="store_true", help="torch.compile each block (warm-up pays compilation)")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .rope import apply_rope
+from .rope import Rotation, apply_rope
 from .tokens import Context, DenseTokens, PackedTokens
 
 TokenLayout = DenseTokens | PackedTokens
@@ -38,13 +38,13 @@ class SelfAttention(nn.Module):
             self.k_rms_norm = MultiHeadRMSNorm(head_dim, num_heads)
         self.to_out = nn.Linear(channels, channels)
 
-    def forward(self, x: torch.Tensor, layout: TokenLayout, phases: torch.Tensor | None = None) -> torch.Tensor:
-        """Attend `x` ([B, L, C] or [N, C]) to itself; `phases` [tokens, D/2] enables RoPE."""
+    def forward(self, x: torch.Tensor, layout: TokenLayout, rotation: Rotation | None = None) -> torch.Tensor:
+        """Attend `x` ([B, L, C] or [N, C]) to itself; a RoPE `rotation` (see `rotation_from_phases`) is optional."""
         q, k, v = self.to_qkv(x).unflatten(-1, (3, self.num_heads, -1)).unbind(dim=-3)
         if hasattr(self, "q_rms_norm"):
             q, k = self.q_rms_norm(q), self.k_rms_norm(k)
-        if phases is not None:
-            q, k = apply_rope(q, phases), apply_rope(k, phases)
+        if rotation is not None:
+            q, k = apply_rope(q, rotation), apply_rope(k, rotation)
         return self.to_out(layout.self_attention(q, k, v).flatten(-2))
 
 

@@ -11,6 +11,7 @@ from torch import nn
 from ..precision import cast_torso_layers, parse_dtype
 from .attention import TokenLayout
 from .block import ModulatedCrossBlock
+from .rope import rotation_from_phases
 from .timestep import TimestepEmbedder
 from .tokens import Context
 
@@ -119,10 +120,11 @@ class FlowTransformer(nn.Module):
         mod = self._time_modulation(t)
         context = self._cast_context(cond, t.shape[0])
         h = h.to(self.dtype)
+        rotation = rotation_from_phases(phases)
         for block in self.blocks:
             if self.use_checkpoint and torch.is_grad_enabled():
-                h = torch.utils.checkpoint.checkpoint(block, h, mod, context, layout, phases, use_reentrant=False)
+                h = torch.utils.checkpoint.checkpoint(block, h, mod, context, layout, rotation, use_reentrant=False)
             else:
-                h = block(h, mod, context, layout, phases)
+                h = block(h, mod, context, layout, rotation)
         h = h.to(out_dtype)
         return self.out_layer(torch.nn.functional.layer_norm(h, h.shape[-1:]))

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .attention import CrossAttention, SelfAttention, TokenLayout
+from .rope import Rotation
 from .tokens import Context
 
 
@@ -71,14 +72,14 @@ class ModulatedCrossBlock(nn.Module):
         mod: torch.Tensor,
         context: Context,
         layout: TokenLayout,
-        phases: torch.Tensor | None = None,
+        rotation: Rotation | None = None,
     ) -> torch.Tensor:
         """Update tokens `x` given the per-sample modulation input `mod` [B, *] and the conditioning `context`."""
         shift_attn, scale_attn, gate_attn, shift_mlp, scale_mlp, gate_mlp = map(
             layout.per_sample, self._modulation(mod)
         )
         h = self.norm1(x) * (1 + scale_attn) + shift_attn
-        x = x + self.self_attn(h, layout, phases) * gate_attn
+        x = x + self.self_attn(h, layout, rotation) * gate_attn
         x = x + self.cross_attn(self.norm2(x), context, layout)
         h = self.norm3(x) * (1 + scale_mlp) + shift_mlp
         return x + self.mlp(h) * gate_mlp
