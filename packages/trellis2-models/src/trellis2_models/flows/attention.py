@@ -7,9 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .rope import Rotation, apply_rope
-from .tokens import Context, DenseTokens, PackedTokens
-
-TokenLayout = DenseTokens | PackedTokens
+from .tokens import Context, TokenLayout
 
 
 class MultiHeadRMSNorm(nn.Module):

@@ -9,11 +9,10 @@ import torch.utils.checkpoint
 from torch import nn
 
 from ..precision import cast_torso_layers, parse_dtype
-from .attention import TokenLayout
 from .block import ModulatedCrossBlock
 from .rope import rotation_from_phases
 from .timestep import TimestepEmbedder
-from .tokens import Context
+from .tokens import Context, TokenLayout
 
 
 class FlowTransformer(nn.Module):
@@ -101,11 +100,13 @@ class FlowTransformer(nn.Module):
             if any(c.ndim != 2 or c.shape[-1] != self.cond_channels for c in cond):
                 raise ValueError(f"each cond in a list must be [L_b, {self.cond_channels}]")
             cond = [c.to(self.dtype) for c in cond]
-        elif cond.ndim != 3 or cond.shape[-1] != self.cond_channels:
-            raise ValueError(f"cond must be [B, L, {self.cond_channels}], got shape {tuple(cond.shape)}")
+        else:
+            if cond.ndim != 3 or cond.shape[-1] != self.cond_channels:
+                raise ValueError(f"cond must be [B, L, {self.cond_channels}], got shape {tuple(cond.shape)}")
+            cond = cond.to(self.dtype)
         if len(cond) != batch_size:
             raise ValueError(f"cond holds {len(cond)} samples but t holds {batch_size}")
-        return cond if isinstance(cond, list) else cond.to(self.dtype)
+        return cond
 
     def _trunk(
         self,

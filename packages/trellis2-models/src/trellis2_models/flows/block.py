@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attention import CrossAttention, SelfAttention, TokenLayout
+from .attention import CrossAttention, SelfAttention
 from .rope import Rotation
-from .tokens import Context
+from .tokens import Context, TokenLayout
 
 
 class FloatLayerNorm(nn.LayerNorm):

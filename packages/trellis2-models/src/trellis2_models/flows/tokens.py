@@ -84,3 +84,7 @@ class PackedTokens:
             raise ValueError(f"context has {len(k)} samples but the sparse batch has {self.batch_size}")
         pieces = zip(self._split(q), k, v, strict=True)
         return self._merge([_attend(qi, ki, vi) for qi, ki, vi in pieces])
+
+
+#: Either layout; the transformer blocks only use `per_sample`, `self_attention` and `cross_attention`.
+TokenLayout = DenseTokens | PackedTokens
