@@ -5,6 +5,11 @@ broken or optional module never prevents loading the others.
 
 To register a new model class add ONE line to `MODEL_CLASSES` below: `"UpstreamClassName": "module.path:Attribute"`.
 The key must be the class name used in the checkpoint JSON; aliases simply point at the same attribute.
+
+What `trellis2_models.loading` uses from a registered class (besides `cls(**config["args"])`, run on the meta
+device, and the strict state-dict load): `convert_to(dtype)` for `from_pretrained(..., dtype=...)`, and, only if
+some state-dict entries are computed rather than stored, `computed_buffers: tuple[str, ...]` plus
+`init_computed_buffers(device)` that fills them after loading.
 """
 
 from __future__ import annotations
