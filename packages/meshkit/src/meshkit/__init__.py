@@ -3,6 +3,8 @@
 from importlib.metadata import version as _dist_version
 
 from . import _core
+from .bvh import BVH
+from .mesh import Mesh, vertex_normals
 
 __version__ = _dist_version("meshkit")
 

@@ -1,0 +1,101 @@
+// Python bindings of meshkit._geometry: BVH queries, topology helpers, simplification and remeshing.
+#include <cmath>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bvh.h"
+#include "remesh.h"
+#include "simplify.h"
+#include "topology.h"
+
+namespace py = pybind11;
+using meshkit::TriangleBVH;
+using meshkit::Vec3;
+
+using Doubles = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using Ints = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+
+namespace {
+
+template <typename T>
+py::array_t<T> to_array(std::vector<T>&& values, std::vector<py::ssize_t> shape) {
+    auto* owned = new std::vector<T>(std::move(values));
+    py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+    return py::array_t<T>(shape, owned->data(), free_when_done);
+}
+
+class PyBVH {
+public:
+    PyBVH(Doubles vertices, Ints faces)
+        : bvh_(vertices.data(), vertices.shape(0), faces.data(), faces.shape(0)) {}
+
+    py::tuple closest_point(Doubles points) const {
+        const int64_t n = points.shape(0);
+        const double* p = points.data();
+        std::vector<double> distance(n), bary(3 * n), closest(3 * n);
+        std::vector<int64_t> face(n);
+        {
+            py::gil_scoped_release release;
+#pragma omp parallel for schedule(dynamic, 256)
+            for (int64_t i = 0; i < n; ++i) {
+                const auto hit = bvh_.closest({p[3 * i], p[3 * i + 1], p[3 * i + 2]});
+                distance[i] = std::sqrt(hit.distance_sq);
+                face[i] = hit.face;
+                for (int k = 0; k < 3; ++k) {
+                    bary[3 * i + k] = hit.barycentric[k];
+                    closest[3 * i + k] = hit.point[k];
+                }
+            }
+        }
+        return py::make_tuple(to_array(std::move(distance), {n}), to_array(std::move(face), {n}),
+                              to_array(std::move(bary), {n, 3}), to_array(std::move(closest), {n, 3}));
+    }
+
+    py::array_t<int32_t> count_crossings(Doubles origins, Doubles directions) const {
+        const int64_t n = origins.shape(0);
+        const double* o = origins.data();
+        const double* d = directions.data();
+        std::vector<int32_t> hits(n);
+        {
+            py::gil_scoped_release release;
+#pragma omp parallel for schedule(dynamic, 256)
+            for (int64_t i = 0; i < n; ++i)
+                hits[i] = bvh_.count_crossings({o[3 * i], o[3 * i + 1], o[3 * i + 2]},
+                                               {d[3 * i], d[3 * i + 1], d[3 * i + 2]});
+        }
+        return to_array(std::move(hits), {n});
+    }
+
+    const TriangleBVH& tree() const { return bvh_; }
+
+private:
+    TriangleBVH bvh_;
+};
+
+py::array_t<int64_t> connected_components(int64_t n, Ints pairs) {
+    return to_array(meshkit::connected_components(n, pairs.data(), pairs.shape(0)), {n});
+}
+
+py::array_t<uint8_t> propagate_orientation(int64_t num_faces, Ints pairs,
+                                           py::array_t<uint8_t, py::array::c_style | py::array::forcecast> same) {
+    return to_array(meshkit::propagate_orientation(num_faces, pairs.data(), same.data(), pairs.shape(0)),
+                    {num_faces});
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_geometry, m) {
+    m.doc() = "meshkit native geometry: BVH closest points, topology helpers, QEM simplification, remeshing.";
+    py::class_<PyBVH>(m, "TriangleBVH")
+        .def(py::init<Doubles, Ints>(), py::arg("vertices"), py::arg("faces"))
+        .def("closest_point", &PyBVH::closest_point, py::arg("points"),
+             "(distance, face, barycentric, closest point) for each query point.")
+        .def("count_crossings", &PyBVH::count_crossings, py::arg("origins"), py::arg("directions"),
+             "Number of triangles each ray crosses in front of its origin.");
+    m.def("connected_components", &connected_components, py::arg("n"), py::arg("pairs"));
+    m.def("propagate_orientation", &propagate_orientation, py::arg("num_faces"), py::arg("pairs"), py::arg("same"));
+    meshkit::bind_simplify(m);
+    meshkit::bind_remesh(m);
+}

@@ -1,0 +1,75 @@
+// Union-find components and breadth-first orientation propagation over face adjacency.
+#include "topology.h"
+
+#include <numeric>
+#include <queue>
+
+namespace meshkit {
+
+namespace {
+int64_t find_root(std::vector<int64_t>& parent, int64_t x) {
+    while (parent[x] != x) {
+        parent[x] = parent[parent[x]];
+        x = parent[x];
+    }
+    return x;
+}
+}  // namespace
+
+std::vector<int64_t> connected_components(int64_t n, const int64_t* pairs, int64_t num_pairs) {
+    std::vector<int64_t> parent(n);
+    std::iota(parent.begin(), parent.end(), 0);
+    for (int64_t i = 0; i < num_pairs; ++i) {
+        const int64_t a = find_root(parent, pairs[2 * i]), b = find_root(parent, pairs[2 * i + 1]);
+        if (a != b) parent[std::max(a, b)] = std::min(a, b);
+    }
+    std::vector<int64_t> label(n, -1), root_label(n, -1);
+    int64_t next = 0;
+    for (int64_t x = 0; x < n; ++x) {
+        const int64_t r = find_root(parent, x);
+        if (root_label[r] < 0) root_label[r] = next++;
+        label[x] = root_label[r];
+    }
+    return label;
+}
+
+std::vector<uint8_t> propagate_orientation(int64_t num_faces, const int64_t* pairs, const uint8_t* same,
+                                           int64_t num_pairs) {
+    std::vector<int64_t> offset(num_faces + 1, 0);
+    for (int64_t i = 0; i < num_pairs; ++i) {
+        ++offset[pairs[2 * i] + 1];
+        ++offset[pairs[2 * i + 1] + 1];
+    }
+    std::partial_sum(offset.begin(), offset.end(), offset.begin());
+    std::vector<int64_t> cursor(offset.begin(), offset.end() - 1), neighbour(2 * num_pairs);
+    std::vector<uint8_t> neighbour_same(2 * num_pairs);
+    for (int64_t i = 0; i < num_pairs; ++i) {
+        const int64_t a = pairs[2 * i], b = pairs[2 * i + 1];
+        neighbour[cursor[a]] = b;
+        neighbour_same[cursor[a]++] = same[i];
+        neighbour[cursor[b]] = a;
+        neighbour_same[cursor[b]++] = same[i];
+    }
+    std::vector<uint8_t> flip(num_faces, 0), seen(num_faces, 0);
+    std::queue<int64_t> queue;
+    for (int64_t seed = 0; seed < num_faces; ++seed) {
+        if (seen[seed]) continue;
+        seen[seed] = 1;
+        queue.push(seed);
+        while (!queue.empty()) {
+            const int64_t f = queue.front();
+            queue.pop();
+            for (int64_t k = offset[f]; k < offset[f + 1]; ++k) {
+                const int64_t g = neighbour[k];
+                if (seen[g]) continue;
+                seen[g] = 1;
+                // Sharing an edge in the same direction means exactly one of the two must be flipped.
+                flip[g] = static_cast<uint8_t>(flip[f] ^ neighbour_same[k]);
+                queue.push(g);
+            }
+        }
+    }
+    return flip;
+}
+
+}  // namespace meshkit

@@ -1,0 +1,101 @@
+"""The ``meshkit.Mesh`` container: a checked triangle mesh with geometry helpers and cleanup methods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .validation import check_mesh, like
+
+
+def face_normals(vertices: np.ndarray, faces: np.ndarray, normalize: bool = True) -> np.ndarray:
+    """Per-face normals (right-hand rule on the corner order); unnormalized vectors have length 2 * area."""
+    v = vertices[faces]
+    n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
+    if normalize:
+        length = np.linalg.norm(n, axis=1, keepdims=True)
+        n = np.divide(n, length, out=np.zeros_like(n), where=length > 0)
+    return n
+
+
+def face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area of every triangle."""
+    return 0.5 * np.linalg.norm(face_normals(vertices, faces, normalize=False), axis=1)
+
+
+def vertex_normals(vertices: Any, faces: Any) -> Any:
+    """Area-weighted unit vertex normals (zero for unreferenced vertices); follows the input's array type."""
+    v, f = check_mesh(vertices, faces)
+    weighted = face_normals(v, f, normalize=False)
+    normals = np.zeros_like(v)
+    for corner in range(3):
+        np.add.at(normals, f[:, corner], weighted)
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
+    return like(normals.astype(_float_dtype(vertices), copy=False), vertices)
+
+
+def _float_dtype(vertices: Any) -> np.dtype:
+    dtype = np.dtype(str(vertices.dtype).replace("torch.", "")) if hasattr(vertices, "dtype") else np.float64
+    return dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
+
+
+class Mesh:
+    """A triangle mesh (vertices (V, 3), faces (F, 3)) validated on construction.
+
+    Arrays are held as float64/int64 numpy internally; ``vertices``/``faces`` return them in the caller's original
+    form (numpy, or torch tensors on the original device and dtype).
+    """
+
+    def __init__(self, vertices: Any, faces: Any) -> None:
+        self._v, self._f = check_mesh(vertices, faces)
+        self._vertex_dtype = _float_dtype(vertices)
+        self._reference = vertices
+
+    @property
+    def vertices(self) -> Any:
+        """Vertex positions in the input's array type and float dtype."""
+        return like(self._v.astype(self._vertex_dtype, copy=False), self._reference)
+
+    @property
+    def faces(self) -> Any:
+        """Triangle indices (int64 numpy, or an int64 tensor on the input's device)."""
+        return like(self._f, self._reference)
+
+    @property
+    def num_vertices(self) -> int:
+        """Number of vertices."""
+        return int(self._v.shape[0])
+
+    @property
+    def num_faces(self) -> int:
+        """Number of triangles."""
+        return int(self._f.shape[0])
+
+    def numpy(self) -> tuple[np.ndarray, np.ndarray]:
+        """(vertices float64, faces int64) as numpy arrays, without copies."""
+        return self._v, self._f
+
+    def vertex_normals(self) -> Any:
+        """Area-weighted unit vertex normals, in the input's array type."""
+        return like(np.asarray(vertex_normals(self._v, self._f)).astype(self._vertex_dtype), self._reference)
+
+    def face_normals(self) -> Any:
+        """Unit face normals, in the input's array type."""
+        return like(face_normals(self._v, self._f).astype(self._vertex_dtype), self._reference)
+
+    def area(self) -> float:
+        """Total surface area."""
+        return float(face_areas(self._v, self._f).sum())
+
+    def with_arrays(self, vertices: np.ndarray, faces: np.ndarray) -> Mesh:
+        """A new Mesh of the same array type/device/dtype as this one, from numpy results."""
+        mesh = Mesh.__new__(Mesh)
+        mesh._v, mesh._f = check_mesh(vertices, faces, allow_empty=True)
+        mesh._vertex_dtype = self._vertex_dtype
+        mesh._reference = self._reference
+        return mesh
+
+    def __repr__(self) -> str:
+        return f"Mesh(num_vertices={self.num_vertices}, num_faces={self.num_faces})"
