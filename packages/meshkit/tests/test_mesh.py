@@ -1,7 +1,6 @@
+import meshkit
 import numpy as np
 import pytest
-
-import meshkit
 from meshkit import Mesh, vertex_normals
 
 

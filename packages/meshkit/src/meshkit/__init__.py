@@ -8,6 +8,8 @@ from .mesh import Mesh, vertex_normals
 
 __version__ = _dist_version("meshkit")
 
+__all__ = ["BVH", "Mesh", "native_threads", "vertex_normals"]
+
 
 def native_threads() -> int:
     """Number of CPU threads the compiled extension may use (1 when built without OpenMP)."""
