@@ -1,0 +1,5 @@
+"""Image-to-3D pipelines and their samplers."""
+
+from . import samplers
+
+__all__ = ["samplers"]
