@@ -4,11 +4,12 @@ from importlib.metadata import version as _dist_version
 
 from . import _core
 from .bvh import BVH
+from .holes import fill_holes
 from .mesh import Mesh, vertex_normals
 
 __version__ = _dist_version("meshkit")
 
-__all__ = ["BVH", "Mesh", "native_threads", "vertex_normals"]
+__all__ = ["BVH", "Mesh", "fill_holes", "native_threads", "vertex_normals"]
 
 
 def native_threads() -> int:

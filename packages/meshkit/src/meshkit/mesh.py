@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,57 @@ class Mesh:
         mesh._vertex_dtype = self._vertex_dtype
         mesh._reference = self._reference
         return mesh
+
+    def _apply(self, operation: Callable[..., tuple[np.ndarray, np.ndarray]], *args: Any, **kwargs: Any) -> Mesh:
+        return self.with_arrays(*operation(self._v, self._f, *args, **kwargs))
+
+    def weld_vertices(self, tolerance: float = 0.0) -> Mesh:
+        """Merged coincident vertices (see ``meshkit.cleanup.weld_vertices``)."""
+        from .cleanup import weld_vertices
+
+        return self._apply(weld_vertices, tolerance)
+
+    def remove_degenerate_faces(self, min_area: float = 0.0) -> Mesh:
+        """Without faces that repeat a vertex or have (near) zero area."""
+        from .cleanup import remove_degenerate_faces
+
+        return self._apply(remove_degenerate_faces, min_area)
+
+    def remove_duplicate_faces(self, remove_opposite: bool = False) -> Mesh:
+        """Without repeated faces (optionally also coincident faces of opposite winding)."""
+        from .cleanup import remove_duplicate_faces
+
+        return self._apply(remove_duplicate_faces, remove_opposite)
+
+    def repair_non_manifold(self) -> Mesh:
+        """With non-manifold edges and vertices split into manifold pieces."""
+        from .cleanup import repair_non_manifold
+
+        return self._apply(repair_non_manifold)
+
+    def remove_small_components(self, min_area: float | None = None, min_faces: int | None = None) -> Mesh:
+        """Without connected components below ``min_area`` total area or ``min_faces`` faces."""
+        from .cleanup import remove_small_components
+
+        return self._apply(remove_small_components, min_area=min_area, min_faces=min_faces)
+
+    def unify_orientation(self) -> Mesh:
+        """With consistently oriented faces per component, closed components facing outward."""
+        from .cleanup import unify_orientation
+
+        return self._apply(unify_orientation)
+
+    def remove_inner_shells(self, samples_per_component: int = 64, directions: int = 64) -> Mesh:
+        """Without components that are invisible from outside (enclosed shells)."""
+        from .cleanup import remove_inner_shells
+
+        return self._apply(remove_inner_shells, samples_per_component, directions)
+
+    def fill_holes(self, max_hole_perimeter: float = float("inf")) -> Mesh:
+        """With boundary loops up to ``max_hole_perimeter`` triangulated."""
+        from .holes import fill_holes
+
+        return self._apply(fill_holes, max_hole_perimeter)
 
     def __repr__(self) -> str:
         return f"Mesh(num_vertices={self.num_vertices}, num_faces={self.num_faces})"

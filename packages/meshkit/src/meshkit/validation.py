@@ -6,6 +6,8 @@ the problem instead of a deep traceback from native code.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -78,13 +80,31 @@ def check_mesh(vertices: Any, faces: Any, allow_empty: bool = False) -> tuple[np
     return v, f
 
 
-def check_positive(value: Any, name: str, allow_zero: bool = False) -> float:
-    """Check that ``value`` is a finite real number > 0 (or >= 0 with ``allow_zero``) and return it as float."""
+def check_positive(value: Any, name: str, allow_zero: bool = False, allow_infinite: bool = False) -> float:
+    """Check that ``value`` is a real number > 0 (>= 0 with ``allow_zero``; +inf with ``allow_infinite``)."""
     try:
         number = float(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a number, got {type(value).__name__}") from exc
-    if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+    finite_enough = np.isfinite(number) or (allow_infinite and number == np.inf)
+    if not finite_enough or number < 0 or (number == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value}")
+        raise ValueError(f"{name} must be a number {bound}, got {value}")
     return number
+
+
+def mesh_function(operation: Callable[..., tuple[np.ndarray, np.ndarray]]) -> Callable[..., tuple[Any, Any]]:
+    """Wrap ``operation(vertices, faces, ...)`` written for checked numpy arrays so that it accepts numpy or torch
+    input, validates it, and returns (vertices, faces) in the caller's array type, device and vertex dtype."""
+
+    @functools.wraps(operation)
+    def wrapper(vertices: Any, faces: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        v, f = check_mesh(vertices, faces)
+        new_v, new_f = operation(v, f, *args, **kwargs)
+        dtype = vertices.dtype if isinstance(vertices, np.ndarray) and vertices.dtype.kind == "f" else None
+        if is_torch_tensor(vertices) and vertices.is_floating_point():
+            dtype = np.dtype(str(vertices.dtype).replace("torch.", ""))
+        new_v = new_v.astype(dtype or np.float64, copy=False)
+        return like(new_v, vertices), like(new_f, faces)
+
+    return wrapper
