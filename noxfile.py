@@ -26,7 +26,7 @@ PACKAGE_CHAINS = {
     "trellis2_pipeline": ["sparsetensor", "meshkit", "ovoxel", "trellis2-models", "trellis2-pipeline"],
 }
 NEEDS_TORCH = {"sparsetensor", "trellis2_models", "trellis2_pipeline"}
-EXTRAS = {"trellis2_pipeline": "test,server,demo"}
+EXTRAS = {"trellis2_pipeline": "test,server,demo,ray"}
 
 
 def _install_chain(session: nox.Session, chain: list[str], extras: str = "test") -> None:

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,17 +29,23 @@ class LiveProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 60.0) -> "LiveProcess":
-        self.process = subprocess.Popen(self.command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Output goes to a file, not a pipe: a chatty server would block once an unread pipe fills up.
+        self.log = tempfile.NamedTemporaryFile(prefix="trellis2-live-", suffix=".log", delete=False)
+        self.process = subprocess.Popen(self.command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"{self.command} exited: {self.process.stderr.read().decode()[-3000:]}")
+                raise AssertionError(f"{self.command} exited: {self.output()[-3000:]}")
             try:
                 if httpx.get(self.url + self.health_path, timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise AssertionError(f"{self.command} did not answer on {self.url} within {timeout_s} s")
+        tail = self.output()[-3000:]
+        raise AssertionError(f"{self.command} not answering on {self.url} after {timeout_s} s:\n{tail}")
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
@@ -75,3 +82,21 @@ def frontend(backend_url: str) -> LiveProcess:
     env = {**os.environ, "TRELLIS2_BACKEND_URL": backend_url, "GRADIO_SERVER_PORT": str(port),
            "GRADIO_ANALYTICS_ENABLED": "False"}
     return LiveProcess([sys.executable, "-m", "trellis2.app"], env, port, "/")
+
+
+def ray_backend(data_dir: Path, **env: str) -> LiveProcess:
+    """`trellis2 serve --ray` on a fresh local Ray cluster (CPU replicas), scripted engine unless a model is named."""
+    port = free_port()
+    engine = {} if "TRELLIS2_MODEL" in env else {"TRELLIS2_ENGINE": "scripted_engine:build"}
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]),
+        "TRELLIS2_DATA_DIR": str(data_dir),
+        "RAY_ADDRESS": "local",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        **engine,
+        **env,
+    }
+    command = [sys.executable, "-m", "trellis2.cli", "serve", "--ray", "--host", "127.0.0.1", "--port", str(port),
+               "--replicas", "2", "--gpus-per-replica", "0"]
+    return LiveProcess(command, full_env, port, "/healthz")

@@ -45,12 +45,16 @@ def info() -> None:
 @click.option("--data-dir", envvar="TRELLIS2_DATA_DIR", type=click.Path(file_okay=False), help="Task store folder.")
 @click.option("--workers", envvar="TRELLIS2_WORKER_COUNT", type=click.IntRange(1), help="Queue consumers.")
 @click.option("--max-active", envvar="TRELLIS2_MAX_ACTIVE_TASKS", type=click.IntRange(1), help="GPU tasks at once.")
-def serve(host, port, model, device, data_dir, workers, max_active) -> None:
+@click.option("--ray", "use_ray", is_flag=True, help="Deploy on Ray Serve (RAY_ADDRESS or a local cluster).")
+@click.option("--replicas", default=1, show_default=True, type=click.IntRange(1), help="With --ray: model replicas.")
+@click.option("--gpus-per-replica", default=1.0, show_default=True, type=click.FloatRange(0), help="With --ray.")
+def serve(host, port, model, device, data_dir, workers, max_active, use_ray, replicas, gpus_per_replica) -> None:
     """Start the web back end (the same app as `uvicorn trellis2.server:app`).
 
     \b
     Example:
       trellis2 serve --model ./my-trellis2-folder --device cuda --port 8000
+      trellis2 serve --ray --replicas 4        # one model replica per GPU on a Ray cluster
     """
     import os
 
@@ -61,7 +65,16 @@ def serve(host, port, model, device, data_dir, workers, max_active) -> None:
     settings = {"TRELLIS2_MODEL": model, "TRELLIS2_DEVICE": device, "TRELLIS2_DATA_DIR": data_dir,
                 "TRELLIS2_WORKER_COUNT": workers, "TRELLIS2_MAX_ACTIVE_TASKS": max_active}
     os.environ.update({name: str(value) for name, value in settings.items() if value is not None})
-    uvicorn.run("trellis2.server:app", host=host, port=port)
+    if not use_ray:
+        uvicorn.run("trellis2.server:app", host=host, port=port)
+        return
+    try:
+        from .server import ray_serve
+    except ImportError:
+        raise click.ClickException("--ray needs the extra: pip install 'trellis2-pipeline[ray]'") from None
+    from .server import ServiceSettings
+
+    ray_serve.run(ServiceSettings.from_env(), host, port, replicas, gpus_per_replica)
 
 
 @main.command()

@@ -38,6 +38,9 @@ class ServiceSettings:
     preview_frames: int = 8
     preview_size: int = 512
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+
     @classmethod
     def from_env(cls) -> ServiceSettings:
         keys = os.environ.get("TRELLIS2_API_KEY", "")

@@ -64,7 +64,7 @@ def create_app(settings: ServiceSettings | None = None, engine_factory: Callable
         if requeued or failed:
             log.info("recovered interrupted tasks: %d re-queued, %d failed", requeued, failed)
         artifacts = ArtifactStore(settings.data_dir / "tasks")
-        factory = engine_factory or _default_engine_factory(settings)
+        factory = engine_factory or (lambda: build_engine(settings))
         engine = await asyncio.to_thread(factory)
         pool = WorkerPool(store, artifacts, engine, settings.worker_count, settings.max_active_tasks)
         app.state.store, app.state.artifacts, app.state.engine, app.state.pool = store, artifacts, engine, pool
@@ -187,20 +187,16 @@ async def _expire_artifacts(store: TaskStore, artifacts: ArtifactStore, ttl_s: i
         await asyncio.sleep(min(ttl_s, 600))
 
 
-def _default_engine_factory(settings: ServiceSettings) -> Callable[[], Engine]:
+def build_engine(settings: ServiceSettings) -> Engine:
     """The pipeline engine, or `TRELLIS2_ENGINE="module:callable"` (called with the settings) to plug in another."""
+    if settings.engine:
+        module_name, _, attribute = settings.engine.partition(":")
+        if not attribute:
+            raise ValueError(f"TRELLIS2_ENGINE must look like 'module:callable', got {settings.engine!r}")
+        return getattr(importlib.import_module(module_name), attribute)(settings)
+    from .pipeline_engine import PipelineEngine
 
-    def build() -> Engine:
-        if settings.engine:
-            module_name, _, attribute = settings.engine.partition(":")
-            if not attribute:
-                raise ValueError(f"TRELLIS2_ENGINE must look like 'module:callable', got {settings.engine!r}")
-            return getattr(importlib.import_module(module_name), attribute)(settings)
-        from .pipeline_engine import PipelineEngine
-
-        return PipelineEngine.load(settings.model, settings.device, settings.preview_frames, settings.preview_size)
-
-    return build
+    return PipelineEngine.load(settings.model, settings.device, settings.preview_frames, settings.preview_size)
 
 
 def _version() -> str:
