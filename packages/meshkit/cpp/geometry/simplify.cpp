@@ -1,2 +1,441 @@
+// Greedy quadric-error edge collapse with a lazily invalidated priority queue.
 #include "simplify.h"
-namespace meshkit { void bind_simplify(pybind11::module_&) {} }
+
+#include <pybind11/numpy.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <queue>
+
+namespace py = pybind11;
+
+namespace meshkit {
+
+namespace {
+
+using Quadric = std::array<double, 10>;  // symmetric 4x4: xx xy xz xw yy yz yw zz zw ww
+
+Quadric plane_quadric(const double n[3], double d, double weight) {
+    return {weight * n[0] * n[0], weight * n[0] * n[1], weight * n[0] * n[2], weight * n[0] * d,
+            weight * n[1] * n[1], weight * n[1] * n[2], weight * n[1] * d,    weight * n[2] * n[2],
+            weight * n[2] * d,    weight * d * d};
+}
+
+void add_to(Quadric& a, const Quadric& b) {
+    for (int i = 0; i < 10; ++i) a[i] += b[i];
+}
+
+double evaluate(const Quadric& q, const double x[3]) {
+    return q[0] * x[0] * x[0] + 2 * q[1] * x[0] * x[1] + 2 * q[2] * x[0] * x[2] + 2 * q[3] * x[0] +
+           q[4] * x[1] * x[1] + 2 * q[5] * x[1] * x[2] + 2 * q[6] * x[1] + q[7] * x[2] * x[2] + 2 * q[8] * x[2] +
+           q[9];
+}
+
+// Minimiser of the quadric by Cramer's rule; false when the system is too ill-conditioned to trust.
+bool minimiser(const Quadric& q, double x[3]) {
+    const double a = q[0], b = q[1], c = q[2], d = q[4], e = q[5], f = q[7];
+    const double det = a * (d * f - e * e) - b * (b * f - c * e) + c * (b * e - c * d);
+    const double scale = std::abs(a) + std::abs(d) + std::abs(f);
+    if (!(std::abs(det) > 1e-12 * scale * scale * scale)) return false;
+    const double r0 = -q[3], r1 = -q[6], r2 = -q[8];
+    x[0] = (r0 * (d * f - e * e) - b * (r1 * f - e * r2) + c * (r1 * e - d * r2)) / det;
+    x[1] = (a * (r1 * f - e * r2) - r0 * (b * f - c * e) + c * (b * r2 - r1 * c)) / det;
+    x[2] = (a * (d * r2 - r1 * e) - b * (b * r2 - r1 * c) + r0 * (b * e - c * d)) / det;
+    return std::isfinite(x[0]) && std::isfinite(x[1]) && std::isfinite(x[2]);
+}
+
+void triangle_normal(const double* a, const double* b, const double* c, double n[3]) {
+    const double u[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
+    const double v[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+    n[0] = u[1] * v[2] - u[2] * v[1];
+    n[1] = u[2] * v[0] - u[0] * v[2];
+    n[2] = u[0] * v[1] - u[1] * v[0];
+}
+
+struct Candidate {
+    double cost;
+    int32_t u, v;
+    uint32_t stamp_u, stamp_v;
+    // Min-heap on cost; ties broken by vertex ids so the order (and the result) is deterministic.
+    bool operator<(const Candidate& o) const {
+        if (cost != o.cost) return cost > o.cost;
+        if (u != o.u) return u > o.u;
+        return v > o.v;
+    }
+};
+
+class Collapser {
+public:
+    Collapser(const double* vertices, int64_t nv, const int64_t* faces, int64_t nf, const double* attributes,
+              int64_t k, const uint8_t* locked, const SimplifyOptions& options)
+        : opt_(options), k_(k), pos_(vertices, vertices + 3 * nv), quadric_(nv, Quadric{}),
+          locked_(nv, 0), boundary_(nv, 0), removed_(nv, 0), stamp_(nv, 0), mark_(nv, 0), incident_(nv) {
+        if (k > 0) attr_.assign(attributes, attributes + nv * k);
+        for (int64_t i = 0; i < nv; ++i) locked_[i] = locked ? locked[i] : 0;
+        faces_.reserve(3 * nf);
+        for (int64_t f = 0; f < nf; ++f) {
+            const int64_t a = faces[3 * f], b = faces[3 * f + 1], c = faces[3 * f + 2];
+            if (a == b || b == c || a == c) continue;  // degenerate by index: dropped
+            const int32_t id = static_cast<int32_t>(faces_.size() / 3);
+            faces_.insert(faces_.end(), {static_cast<int32_t>(a), static_cast<int32_t>(b), static_cast<int32_t>(c)});
+            for (int64_t x : {a, b, c}) incident_[x].push_back(id);
+        }
+        alive_.assign(faces_.size() / 3, 1);
+        live_faces_ = static_cast<int64_t>(alive_.size());
+        accumulate_quadrics();
+    }
+
+    void run() {
+        for (int pass = 0; pass < opt_.max_passes && live_faces_ > opt_.target_faces; ++pass) {
+            const int64_t before = live_faces_;
+            fill_queue();
+            while (!queue_.empty() && live_faces_ > opt_.target_faces) {
+                const Candidate c = queue_.top();
+                queue_.pop();
+                if (removed_[c.u] || removed_[c.v] || stamp_[c.u] != c.stamp_u || stamp_[c.v] != c.stamp_v) continue;
+                try_collapse(c.u, c.v);
+            }
+            if (live_faces_ == before) break;
+        }
+    }
+
+    SimplifyResult result() const {
+        SimplifyResult r;
+        const int64_t nv = static_cast<int64_t>(removed_.size());
+        std::vector<int64_t> remap(nv, -1);
+        for (size_t f = 0; f < alive_.size(); ++f) {
+            if (!alive_[f]) continue;
+            for (int j = 0; j < 3; ++j) {
+                const int32_t x = faces_[3 * f + j];
+                if (remap[x] < 0) {
+                    remap[x] = static_cast<int64_t>(r.vertex_source.size());
+                    r.vertex_source.push_back(x);
+                }
+                r.faces.push_back(remap[x]);
+            }
+        }
+        for (int64_t x : r.vertex_source) {
+            r.vertices.insert(r.vertices.end(), &pos_[3 * x], &pos_[3 * x] + 3);
+            if (k_ > 0) r.attributes.insert(r.attributes.end(), &attr_[k_ * x], &attr_[k_ * x] + k_);
+        }
+        if (live_faces_ > opt_.target_faces) {
+            r.stop_reason = "stopped at " + std::to_string(live_faces_) + " faces: every remaining edge collapse " +
+                            "would flip or fold a face, break manifoldness (link condition), pinch a boundary or " +
+                            "move a locked vertex";
+        }
+        return r;
+    }
+
+private:
+    void accumulate_quadrics() {
+        // Face planes weighted by area, plus heavy planes through open boundary edges (perpendicular to the face).
+        std::vector<std::pair<uint64_t, int32_t>> edges;
+        edges.reserve(faces_.size());
+        for (size_t f = 0; f < alive_.size(); ++f) {
+            const int32_t* t = &faces_[3 * f];
+            double n[3];
+            triangle_normal(&pos_[3 * t[0]], &pos_[3 * t[1]], &pos_[3 * t[2]], n);
+            const double len = std::sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+            if (len > 0) {
+                for (double& c : n) c /= len;
+                const double d = -(n[0] * pos_[3 * t[0]] + n[1] * pos_[3 * t[0] + 1] + n[2] * pos_[3 * t[0] + 2]);
+                const Quadric q = plane_quadric(n, d, 0.5 * len);
+                for (int j = 0; j < 3; ++j) add_to(quadric_[t[j]], q);
+            }
+            for (int j = 0; j < 3; ++j) {
+                const uint32_t a = t[j], b = t[(j + 1) % 3];
+                edges.push_back({(static_cast<uint64_t>(std::min(a, b)) << 32) | std::max(a, b),
+                                 static_cast<int32_t>(3 * f + j)});
+            }
+        }
+        std::sort(edges.begin(), edges.end());
+        for (size_t i = 0; i < edges.size();) {
+            size_t j = i;
+            while (j < edges.size() && edges[j].first == edges[i].first) ++j;
+            const int32_t a = static_cast<int32_t>(edges[i].first >> 32);
+            const int32_t b = static_cast<int32_t>(edges[i].first & 0xffffffffu);
+            if (j - i == 1) {
+                boundary_[a] = boundary_[b] = 1;
+                add_boundary_plane(edges[i].second);
+            } else if (j - i > 2) {
+                locked_[a] = locked_[b] = 1;  // non-manifold edges are left exactly as they are
+            }
+            unique_edges_.push_back({a, b});
+            i = j;
+        }
+    }
+
+    void add_boundary_plane(int32_t half_edge) {
+        const int32_t f = half_edge / 3, j = half_edge % 3;
+        const int32_t* t = &faces_[3 * f];
+        const double* a = &pos_[3 * t[j]];
+        const double* b = &pos_[3 * t[(j + 1) % 3]];
+        double fn[3];
+        triangle_normal(&pos_[3 * t[0]], &pos_[3 * t[1]], &pos_[3 * t[2]], fn);
+        const double e[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
+        double n[3] = {e[1] * fn[2] - e[2] * fn[1], e[2] * fn[0] - e[0] * fn[2], e[0] * fn[1] - e[1] * fn[0]};
+        const double len = std::sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+        if (!(len > 0)) return;
+        for (double& c : n) c /= len;
+        const double d = -(n[0] * a[0] + n[1] * a[1] + n[2] * a[2]);
+        const double edge_sq = e[0] * e[0] + e[1] * e[1] + e[2] * e[2];
+        const Quadric q = plane_quadric(n, d, opt_.boundary_weight * edge_sq);
+        add_to(quadric_[t[j]], q);
+        add_to(quadric_[t[(j + 1) % 3]], q);
+    }
+
+    // Position the merged vertex takes and the quadric error there.
+    double placement(int32_t u, int32_t v, double x[3]) const {
+        Quadric q = quadric_[u];
+        add_to(q, quadric_[v]);
+        const double* pu = &pos_[3 * u];
+        const double* pv = &pos_[3 * v];
+        if (locked_[u] || locked_[v]) {
+            const double* p = locked_[u] ? pu : pv;
+            std::copy_n(p, 3, x);
+            return evaluate(q, x);
+        }
+        const double mid[3] = {(pu[0] + pv[0]) / 2, (pu[1] + pv[1]) / 2, (pu[2] + pv[2]) / 2};
+        const double len_sq = (pu[0] - pv[0]) * (pu[0] - pv[0]) + (pu[1] - pv[1]) * (pu[1] - pv[1]) +
+                              (pu[2] - pv[2]) * (pu[2] - pv[2]);
+        if (minimiser(q, x)) {
+            const double dx = x[0] - mid[0], dy = x[1] - mid[1], dz = x[2] - mid[2];
+            if (dx * dx + dy * dy + dz * dz <= 4 * len_sq) return evaluate(q, x);
+        }
+        // Ill-conditioned or far away: take the best of the two ends and the midpoint.
+        double best = evaluate(q, mid);
+        std::copy_n(mid, 3, x);
+        for (const double* p : {pu, pv}) {
+            const double c = evaluate(q, p);
+            if (c < best) {
+                best = c;
+                std::copy_n(p, 3, x);
+            }
+        }
+        return best;
+    }
+
+    void push(int32_t u, int32_t v) {
+        if (u > v) std::swap(u, v);
+        if (locked_[u] && locked_[v]) return;
+        double x[3];
+        const double cost = std::max(placement(u, v, x), 0.0);
+        queue_.push({cost, u, v, stamp_[u], stamp_[v]});
+    }
+
+    void fill_queue() {
+        std::vector<Candidate> items;
+        queue_ = {};
+        if (unique_edges_.empty()) {
+            for (size_t f = 0; f < alive_.size(); ++f) {
+                if (!alive_[f]) continue;
+                for (int j = 0; j < 3; ++j) {
+                    const int32_t a = faces_[3 * f + j], b = faces_[3 * f + (j + 1) % 3];
+                    unique_edges_.push_back({std::min(a, b), std::max(a, b)});
+                }
+            }
+            std::sort(unique_edges_.begin(), unique_edges_.end());
+            unique_edges_.erase(std::unique(unique_edges_.begin(), unique_edges_.end()), unique_edges_.end());
+        }
+        items.resize(unique_edges_.size());
+        const int64_t n = static_cast<int64_t>(unique_edges_.size());
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; ++i) {
+            const auto [u, v] = unique_edges_[i];
+            double x[3];
+            const double cost = (locked_[u] && locked_[v]) ? -1.0 : std::max(placement(u, v, x), 0.0);
+            items[i] = {cost, u, v, stamp_[u], stamp_[v]};
+        }
+        items.erase(std::remove_if(items.begin(), items.end(), [](const Candidate& c) { return c.cost < 0; }),
+                    items.end());
+        queue_ = std::priority_queue<Candidate>(std::less<Candidate>(), std::move(items));
+        unique_edges_.clear();
+    }
+
+    void prune_dead(int32_t x) {
+        auto& list = incident_[x];
+        list.erase(std::remove_if(list.begin(), list.end(), [&](int32_t f) { return !alive_[f]; }), list.end());
+    }
+
+    // Validity checks and, when they pass, the collapse of v into u (or u into v when only v may stay).
+    void try_collapse(int32_t u, int32_t v) {
+        if (locked_[u] && !locked_[v]) std::swap(u, v);  // the kept vertex (u) is the locked one, if any
+        if (locked_[v]) return;
+        prune_dead(u);
+        prune_dead(v);
+        // Faces on the edge, and the link condition: shared neighbours are exactly the edge's opposite corners.
+        int32_t shared_faces[2];
+        int shared = 0;
+        ++epoch_;
+        for (int32_t f : incident_[u]) {
+            const int32_t* t = &faces_[3 * f];
+            bool has_v = false;
+            for (int j = 0; j < 3; ++j) has_v |= (t[j] == v);
+            if (has_v) {
+                if (shared == 2) return;  // non-manifold edge
+                shared_faces[shared++] = f;
+            }
+            for (int j = 0; j < 3; ++j) mark_[t[j]] = epoch_;
+        }
+        if (shared == 0) return;
+        if (shared == 1 && !(boundary_[u] && boundary_[v])) return;
+        if (shared == 2 && boundary_[u] && boundary_[v]) return;  // would pinch two boundary stretches together
+        int common = 0;
+        ++epoch_;
+        for (int32_t f : incident_[v]) {
+            for (int j = 0; j < 3; ++j) {
+                const int32_t w = faces_[3 * f + j];
+                if (w != u && w != v && mark_[w] == epoch_ - 1) {
+                    mark_[w] = epoch_;
+                    ++common;
+                }
+            }
+        }
+        if (common != shared) return;
+        double x[3];
+        placement(u, v, x);
+        if (!keeps_faces_sound(u, v, x) || !keeps_faces_sound(v, u, x) || creates_duplicate(u, v)) return;
+        apply(u, v, x, shared_faces, shared);
+    }
+
+    // Faces of `moving` that do not contain `other`: after moving to x their normal must stay close and non-zero.
+    bool keeps_faces_sound(int32_t moving, int32_t other, const double x[3]) const {
+        for (int32_t f : incident_[moving]) {
+            const int32_t* t = &faces_[3 * f];
+            if (t[0] == other || t[1] == other || t[2] == other) continue;
+            const double* p[3] = {&pos_[3 * t[0]], &pos_[3 * t[1]], &pos_[3 * t[2]]};
+            double before[3], after[3];
+            triangle_normal(p[0], p[1], p[2], before);
+            for (int j = 0; j < 3; ++j)
+                if (t[j] == moving) p[j] = x;
+            triangle_normal(p[0], p[1], p[2], after);
+            const double nb = std::sqrt(before[0] * before[0] + before[1] * before[1] + before[2] * before[2]);
+            const double na = std::sqrt(after[0] * after[0] + after[1] * after[1] + after[2] * after[2]);
+            if (!(na > 1e-12 * nb)) return false;
+            const double dot = before[0] * after[0] + before[1] * after[1] + before[2] * after[2];
+            if (dot <= opt_.min_normal_cos * na * nb) return false;
+        }
+        return true;
+    }
+
+    // True when renaming v to u would make two surviving faces use the same three vertices.
+    bool creates_duplicate(int32_t u, int32_t v) const {
+        std::vector<std::array<int32_t, 3>> triples;
+        for (int32_t x : {u, v}) {
+            for (int32_t f : incident_[x]) {
+                std::array<int32_t, 3> t = {faces_[3 * f], faces_[3 * f + 1], faces_[3 * f + 2]};
+                const bool has_u = t[0] == u || t[1] == u || t[2] == u;
+                const bool has_v = t[0] == v || t[1] == v || t[2] == v;
+                if (has_u && has_v) continue;  // removed by the collapse
+                for (int32_t& c : t)
+                    if (c == v) c = u;
+                std::sort(t.begin(), t.end());
+                triples.push_back(t);
+            }
+        }
+        std::sort(triples.begin(), triples.end());
+        return std::adjacent_find(triples.begin(), triples.end()) != triples.end();
+    }
+
+    void apply(int32_t u, int32_t v, const double x[3], const int32_t* shared_faces, int shared) {
+        // Attribute interpolation parameter: where x projects on the segment u -> v.
+        if (k_ > 0) {
+            const double* pu = &pos_[3 * u];
+            const double* pv = &pos_[3 * v];
+            const double e[3] = {pv[0] - pu[0], pv[1] - pu[1], pv[2] - pu[2]};
+            const double len_sq = e[0] * e[0] + e[1] * e[1] + e[2] * e[2];
+            double t = len_sq > 0 ? ((x[0] - pu[0]) * e[0] + (x[1] - pu[1]) * e[1] + (x[2] - pu[2]) * e[2]) / len_sq
+                                  : 0.5;
+            t = std::clamp(t, 0.0, 1.0);
+            for (int64_t c = 0; c < k_; ++c) attr_[k_ * u + c] = (1 - t) * attr_[k_ * u + c] + t * attr_[k_ * v + c];
+        }
+        for (int s = 0; s < shared; ++s) {
+            alive_[shared_faces[s]] = 0;
+            --live_faces_;
+        }
+        for (int32_t f : incident_[v]) {
+            if (!alive_[f]) continue;
+            for (int j = 0; j < 3; ++j)
+                if (faces_[3 * f + j] == v) faces_[3 * f + j] = u;
+            incident_[u].push_back(f);
+        }
+        incident_[v].clear();
+        incident_[v].shrink_to_fit();
+        prune_dead(u);
+        std::copy_n(x, 3, &pos_[3 * u]);
+        add_to(quadric_[u], quadric_[v]);
+        removed_[v] = 1;
+        boundary_[u] |= boundary_[v];
+        ++stamp_[u];
+        ++stamp_[v];
+        // Re-queue every edge around the merged vertex with its new cost.
+        ++epoch_;
+        for (int32_t f : incident_[u]) {
+            for (int j = 0; j < 3; ++j) {
+                const int32_t w = faces_[3 * f + j];
+                if (w != u && mark_[w] != epoch_) {
+                    mark_[w] = epoch_;
+                    push(u, w);
+                }
+            }
+        }
+    }
+
+    SimplifyOptions opt_;
+    int64_t k_;
+    std::vector<double> pos_, attr_;
+    std::vector<Quadric> quadric_;
+    std::vector<uint8_t> locked_, boundary_, removed_, alive_;
+    std::vector<uint32_t> stamp_, mark_;
+    uint32_t epoch_ = 0;
+    std::vector<int32_t> faces_;
+    std::vector<std::vector<int32_t>> incident_;
+    std::vector<std::pair<int32_t, int32_t>> unique_edges_;
+    std::priority_queue<Candidate> queue_;
+    int64_t live_faces_ = 0;
+};
+
+}  // namespace
+
+SimplifyResult simplify_mesh(const double* vertices, int64_t num_vertices, const int64_t* faces, int64_t num_faces,
+                             const double* attributes, int64_t num_attributes, const uint8_t* locked,
+                             const SimplifyOptions& options) {
+    Collapser collapser(vertices, num_vertices, faces, num_faces, attributes, num_attributes, locked, options);
+    collapser.run();
+    return collapser.result();
+}
+
+void bind_simplify(py::module_& m) {
+    using Doubles = py::array_t<double, py::array::c_style | py::array::forcecast>;
+    using Ints = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+    using Bytes = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
+    m.def(
+        "simplify",
+        [](Doubles vertices, Ints faces, int64_t target_faces, Doubles attributes, Bytes locked,
+           double min_normal_cos, double boundary_weight, int max_passes) {
+            SimplifyOptions options{target_faces, min_normal_cos, boundary_weight, max_passes};
+            const int64_t nv = vertices.shape(0);
+            const int64_t k = attributes.ndim() == 2 ? attributes.shape(1) : 0;
+            SimplifyResult r;
+            {
+                py::gil_scoped_release release;
+                r = simplify_mesh(vertices.data(), nv, faces.data(), faces.shape(0), attributes.data(), k,
+                                  locked.data(), options);
+            }
+            const py::ssize_t out_v = static_cast<py::ssize_t>(r.vertex_source.size());
+            auto as_array = [](auto& values, std::vector<py::ssize_t> shape) {
+                using T = typename std::decay_t<decltype(values)>::value_type;
+                py::array_t<T> out(shape);
+                std::copy(values.begin(), values.end(), out.mutable_data());
+                return out;
+            };
+            return py::make_tuple(as_array(r.vertices, {out_v, 3}), as_array(r.faces, {(py::ssize_t)r.faces.size() / 3, 3}),
+                                  as_array(r.attributes, {out_v, (py::ssize_t)k}), as_array(r.vertex_source, {out_v}),
+                                  r.stop_reason);
+        },
+        py::arg("vertices"), py::arg("faces"), py::arg("target_faces"), py::arg("attributes"), py::arg("locked"),
+        py::arg("min_normal_cos"), py::arg("boundary_weight"), py::arg("max_passes"));
+}
+
+}  // namespace meshkit

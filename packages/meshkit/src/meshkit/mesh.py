@@ -149,5 +149,12 @@ class Mesh:
 
         return self._apply(fill_holes, max_hole_perimeter)
 
+    def simplify(self, target_faces: int, **options: Any) -> Mesh:
+        """Quadric-error simplified copy with at most ``target_faces`` faces (options as ``meshkit.simplify``)."""
+        from .simplify import simplify
+
+        result = simplify(self._v, self._f, target_faces, **options)
+        return self.with_arrays(result.vertices, result.faces)
+
     def __repr__(self) -> str:
         return f"Mesh(num_vertices={self.num_vertices}, num_faces={self.num_faces})"
