@@ -1,5 +1,7 @@
 """Image-to-3D pipelines and their samplers."""
 
 from . import samplers
+from .pipeline_types import PIPELINE_TYPES
+from .trellis2_image_to_3d import Trellis2ImageTo3DPipeline
 
-__all__ = ["samplers"]
+__all__ = ["PIPELINE_TYPES", "Trellis2ImageTo3DPipeline", "samplers"]
