@@ -10,6 +10,7 @@ two of eight children per voxel.
 from __future__ import annotations
 
 import copy
+import importlib
 import importlib.util
 import json
 import math
@@ -186,8 +187,9 @@ def build_tiny_model(key: str, generator: torch.Generator, occupancy: float = 0.
     return model
 
 
-def missing_requirements() -> list[str]:
-    """Model classes and libraries the tiny pipeline needs that this environment cannot import (empty when ready)."""
+def missing_requirements(for_running: bool = False) -> list[str]:
+    """What this environment lacks to write the tiny pipeline (model classes, transformers) or, with
+    `for_running`, also to run it end to end (sparse tensors, conditioning, mesh extraction); empty when ready."""
     from trellis2_models.registry import resolve_model_class
 
     missing = set()
@@ -198,6 +200,14 @@ def missing_requirements() -> list[str]:
             missing.add(config["name"])
     if importlib.util.find_spec("transformers") is None:
         missing.add("transformers")
+    if for_running:
+        needed = {"sparsetensor": "SparseTensor", "ovoxel": "flexible_dual_grid_to_mesh",
+                  "trellis2_models.conditioning": "DinoV3FeatureExtractor"}
+        for module, attribute in needed.items():
+            try:
+                getattr(importlib.import_module(module), attribute)
+            except (ImportError, AttributeError):
+                missing.add(f"{module}.{attribute}")
     return sorted(missing)
 
 
