@@ -75,3 +75,43 @@ def combine(*meshes):
         fs.append(f + offset)
         offset += len(v)
     return np.concatenate(vs), np.concatenate(fs)
+
+
+def fans_per_vertex(faces):
+    """Number of face fans around each vertex (1 for a manifold vertex), by union-find over link edges."""
+    corner_pairs = []
+    for a, b, c in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
+        # Around vertex faces[:, a], this face joins the link vertices faces[:, b] and faces[:, c].
+        corner_pairs.append(np.stack([faces[:, a], faces[:, b], faces[:, c]], axis=1))
+    links = np.concatenate(corner_pairs)
+    nodes = {}
+    parent = []
+
+    def node(v, w):
+        key = (v, w)
+        if key not in nodes:
+            nodes[key] = len(parent)
+            parent.append(len(parent))
+        return nodes[key]
+
+    def root(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for v, w1, w2 in links.tolist():
+        r1, r2 = root(node(v, w1)), root(node(v, w2))
+        if r1 != r2:
+            parent[r1] = r2
+    fans = np.zeros(faces.max() + 1, dtype=int)
+    for (v, _), index in nodes.items():
+        if root(index) == index:
+            fans[v] += 1
+    return fans
+
+
+def is_closed_manifold(faces):
+    """Watertight, every edge on two faces, every vertex a single fan, orientation consistent."""
+    used = np.unique(faces)
+    return is_watertight(faces) and directed_edges_unique(faces) and bool((fans_per_vertex(faces)[used] == 1).all())

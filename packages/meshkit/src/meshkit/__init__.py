@@ -6,11 +6,21 @@ from . import _core
 from .bvh import BVH
 from .holes import fill_holes
 from .mesh import Mesh, vertex_normals
+from .remesh import remesh_narrow_band_dc
 from .simplify import SimplifyResult, simplify
 
 __version__ = _dist_version("meshkit")
 
-__all__ = ["BVH", "Mesh", "fill_holes", "native_threads", "simplify", "SimplifyResult", "vertex_normals"]
+__all__ = [
+    "BVH",
+    "Mesh",
+    "SimplifyResult",
+    "fill_holes",
+    "native_threads",
+    "remesh_narrow_band_dc",
+    "simplify",
+    "vertex_normals",
+]
 
 
 def native_threads() -> int:
