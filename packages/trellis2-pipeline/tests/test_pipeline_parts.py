@@ -153,3 +153,42 @@ def test_mesh_with_voxel_exposes_attributes_by_layout_and_fills_holes():
         mesh.attr("emission")
     with pytest.raises(ValueError, match="disagree"):
         MeshWithVoxel(vertices, faces, [-0.5] * 3, 1.0, torch.zeros(3, 3), attrs, (1, 6, 1, 1, 1))
+
+
+def uv_sphere(rings: int = 16, segments: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    theta = np.linspace(0, np.pi, rings + 1)[1:-1]
+    phi = np.linspace(0, 2 * np.pi, segments, endpoint=False)
+    ring = np.stack(np.meshgrid(theta, phi, indexing="ij"), -1).reshape(-1, 2)
+    body = np.stack([np.sin(ring[:, 0]) * np.cos(ring[:, 1]), np.sin(ring[:, 0]) * np.sin(ring[:, 1]),
+                     np.cos(ring[:, 0])], 1)
+    vertices = 0.4 * np.concatenate([[[0, 0, 1]], body, [[0, 0, -1]]])
+    faces = []
+    for r in range(rings - 2):
+        for s in range(segments):
+            a, b = 1 + r * segments + s, 1 + r * segments + (s + 1) % segments
+            faces += [[a, a + segments, b], [b, a + segments, b + segments]]
+    bottom = len(vertices) - 1
+    for s in range(segments):
+        faces += [[0, 1 + s, 1 + (s + 1) % segments]]
+        last = 1 + (rings - 2) * segments
+        faces += [[bottom, last + (s + 1) % segments, last + s]]
+    return torch.tensor(vertices, dtype=torch.float32), torch.tensor(faces, dtype=torch.int32)
+
+
+def test_mesh_with_voxel_simplify_reaches_the_target_and_keeps_the_volume():
+    meshkit = pytest.importorskip("meshkit")
+    if not hasattr(meshkit.Mesh, "simplify"):
+        pytest.skip("meshkit.Mesh.simplify is not available yet")
+    vertices, faces = uv_sphere()
+    attrs = torch.rand(5, 6)
+    mesh = MeshWithVoxel(vertices, faces, [-0.5] * 3, 1 / 64, torch.zeros(5, 3, dtype=torch.int32), attrs,
+                         (1, 6, 64, 64, 64))
+    before = faces.shape[0]
+    mesh.simplify(before)  # already within the target: unchanged
+    assert mesh.faces.shape[0] == before
+    mesh.simplify(200)
+    assert 150 <= mesh.faces.shape[0] <= 200 and mesh.faces.dtype == torch.int32
+    radii = mesh.vertices.norm(dim=1)
+    assert float((radii - 0.4).abs().max()) < 0.05 and torch.equal(mesh.attrs, attrs)
+    with pytest.raises(ValueError, match="positive face count"):
+        mesh.simplify(0)

@@ -81,7 +81,7 @@ class MeshWithVoxel:
             raise ValueError(f"simplify target must be a positive face count, got {target!r}")
         if self.faces.shape[0] <= target:
             return
-        self._edit_geometry(lambda mesh: _require(mesh, "simplify")(target, **options))
+        self._edit_geometry(lambda mesh: mesh.simplify(target, **options))
 
     def _edit_geometry(self, edit) -> None:
         if self.faces.shape[0] == 0:
@@ -99,8 +99,3 @@ class MeshWithVoxel:
             f"{self.coords.shape[0]} voxels of size {self.voxel_size:g}, attrs {list(self.layout)})"
         )
 
-
-def _require(mesh: Any, method: str):
-    if not hasattr(mesh, method):
-        raise NotImplementedError(f"the installed meshkit has no Mesh.{method}; update meshkit")
-    return getattr(mesh, method)
