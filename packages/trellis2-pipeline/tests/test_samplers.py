@@ -43,7 +43,7 @@ class GaussianFlow:
 
     def __init__(self, mean: float, std: float) -> None:
         self.mean, self.std = mean, std
-        self.calls: list[tuple[float, object]] = []
+        self.calls: list[tuple[float, object, int]] = []
 
     def velocity(self, x: torch.Tensor, t: float, mean: torch.Tensor | float) -> torch.Tensor:
         var = (1 - t) ** 2 * self.std**2 + t**2
@@ -53,7 +53,7 @@ class GaussianFlow:
     def __call__(self, x, t_scaled: torch.Tensor, cond, concat_cond=None):
         assert t_scaled.dtype == torch.float32 and t_scaled.shape == (_batch(x),)
         t = float(t_scaled[0]) / 1000
-        self.calls.append((t, cond))
+        self.calls.append((t, cond, _batch(x)))
         shift = 0.0 if cond is None else cond
         if isinstance(x, torch.Tensor):
             mean = self.mean + (shift.reshape(-1, *[1] * (x.ndim - 1)) if torch.is_tensor(shift) else shift)
@@ -162,16 +162,17 @@ def test_guidance_rescale_matches_per_sample_std_of_the_conditional_prediction()
 
 
 def test_guidance_interval_uses_the_negative_condition_only_inside_the_interval():
+    """Guided steps evaluate cond and neg_cond together as one doubled dense batch."""
     flow = GaussianFlow(mean=0.0, std=1.0)
-    neg = torch.zeros(1)
     FlowEulerGuidanceIntervalSampler(1e-5).sample(
-        flow, torch.randn(1, 2), torch.ones(1), neg, steps=10, guidance_strength=5.0, guidance_interval=(0.4, 0.8),
-        verbose=False,
+        flow, torch.randn(1, 2), torch.ones(1), torch.zeros(1), steps=10, guidance_strength=5.0,
+        guidance_interval=(0.4, 0.8), verbose=False,
     )
-    negative_times = [t for t, cond in flow.calls if cond is neg]
-    assert negative_times and all(0.4 <= t <= 0.8 for t in negative_times)
-    assert len(flow.calls) == 10 + len(negative_times)
-    assert len(negative_times) == sum(0.4 <= t <= 0.8 for t in time_grid(10))
+    guided_times = [t for t, cond, batch in flow.calls if batch == 2]
+    assert guided_times and all(0.4 <= t <= 0.8 for t in guided_times)
+    assert len(flow.calls) == 10
+    assert len(guided_times) == sum(0.4 <= t <= 0.8 for t in time_grid(10))
+    assert all(cond.tolist() == [1.0, 0.0] for _, cond, batch in flow.calls if batch == 2)
 
 
 def test_guidance_strength_zero_uses_only_the_negative_condition():
@@ -179,7 +180,7 @@ def test_guidance_strength_zero_uses_only_the_negative_condition():
     neg = torch.zeros(1)
     FlowEulerCfgSampler(0.0).sample(flow, torch.randn(1, 2), torch.ones(1), neg, steps=3, guidance_strength=0.0,
                                     verbose=False)
-    assert [cond is neg for _, cond in flow.calls] == [True] * 3
+    assert [cond is neg for _, cond, _ in flow.calls] == [True] * 3
 
 
 def test_sparse_batches_match_per_sample_dense_runs_including_rescale():

@@ -181,12 +181,15 @@ class Trellis2ImageTo3DPipeline:
 
         return prepare_image(image, remove_background)
 
-    def get_cond(self, images: list[Image.Image], resolution: int) -> dict[str, torch.Tensor]:
-        """Image tokens at `resolution` as `cond`, and zeros of the same shape as the negative `neg_cond`."""
+    def get_cond(self, images: list[Image.Image], resolution: int, num_samples: int = 1) -> dict[str, torch.Tensor]:
+        """Image tokens at `resolution` as `cond` (one image's tokens repeated for `num_samples` samples), and zeros
+        of the same shape as the negative `neg_cond`."""
         self.image_cond_model.image_size = resolution
         with self.placement.using(self.image_cond_model):
             cond = self.image_cond_model(images)
         cond = cond.to(self.device)
+        if cond.shape[0] == 1 and num_samples > 1:
+            cond = cond.expand(num_samples, *cond.shape[1:]).contiguous()
         return {"cond": cond, "neg_cond": torch.zeros_like(cond)}
 
     def _sample(self, stage: str, label: str, model: nn.Module, noise: Any, cond: dict, overrides: dict,
@@ -317,8 +320,9 @@ class Trellis2ImageTo3DPipeline:
         if preprocess_image:
             image = self.preprocess_image(image)
         generator = torch.Generator().manual_seed(seed)
-        cond_512 = self.get_cond([image], 512)
-        cond_hr = cond_512 if spec.cond_resolution == 512 else self.get_cond([image], spec.cond_resolution)
+        cond_512 = self.get_cond([image], 512, num_samples)
+        cond_hr = cond_512 if spec.cond_resolution == 512 else self.get_cond([image], spec.cond_resolution,
+                                                                              num_samples)
         coords = self.sample_sparse_structure(
             cond_512, spec.sparse_structure_resolution, num_samples, generator, sparse_structure_sampler_params or {}
         )

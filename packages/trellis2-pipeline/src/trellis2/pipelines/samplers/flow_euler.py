@@ -121,12 +121,25 @@ class FlowEulerSampler:
             return self._model_velocity(model, x_t, t, cond, kwargs)
         if strength == 0.0:
             return self._model_velocity(model, x_t, t, guidance.neg_cond, kwargs)
-        v_pos = self._model_velocity(model, x_t, t, cond, kwargs)
-        v_neg = self._model_velocity(model, x_t, t, guidance.neg_cond, kwargs)
+        v_pos, v_neg = self._paired_velocities(model, x_t, t, cond, guidance.neg_cond, kwargs)
         v = strength * v_pos + (1 - strength) * v_neg
         if guidance.rescale > 0:
             v = self._rescaled_velocity(x_t, t, v_pos, v, guidance.rescale)
         return v
+
+    def _paired_velocities(
+        self, model: Callable[..., Latent], x_t: Latent, t: float, cond: Any, neg_cond: Any, kwargs: dict
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Conditional and negative velocities; dense latents with tensor conditions share one doubled batch."""
+        batchable = (
+            isinstance(x_t, torch.Tensor) and not kwargs and isinstance(cond, torch.Tensor)
+            and isinstance(neg_cond, torch.Tensor) and cond.shape == neg_cond.shape and cond.shape[0] == x_t.shape[0]
+        )
+        if not batchable:
+            return (self._model_velocity(model, x_t, t, cond, kwargs),
+                    self._model_velocity(model, x_t, t, neg_cond, kwargs))
+        both = self._model_velocity(model, torch.cat([x_t, x_t]), t, torch.cat([cond, neg_cond]), kwargs)
+        return both.chunk(2)
 
     def _rescaled_velocity(
         self, x_t: Latent, t: float, v_pos: torch.Tensor, v_cfg: torch.Tensor, rescale: float
