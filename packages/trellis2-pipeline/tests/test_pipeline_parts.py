@@ -192,3 +192,46 @@ def test_mesh_with_voxel_simplify_reaches_the_target_and_keeps_the_volume():
     assert float((radii - 0.4).abs().max()) < 0.05 and torch.equal(mesh.attrs, attrs)
     with pytest.raises(ValueError, match="positive face count"):
         mesh.simplify(0)
+
+
+class RecordingComponent:
+    """Records the devices it is moved to (placement only calls `.to`)."""
+
+    def __init__(self):
+        self.moves: list[str] = []
+
+    def to(self, device):
+        self.moves.append(str(device))
+        return self
+
+
+def test_low_vram_placement_visits_the_device_only_while_in_use():
+    from trellis2.pipelines.placement import ComponentPlacement
+
+    component = RecordingComponent()
+    with ComponentPlacement("cuda:1", low_vram=True).using(component) as used:
+        assert used is component and component.moves == ["cuda:1"]
+    assert component.moves == ["cuda:1", "cpu"]
+    with pytest.raises(RuntimeError), ComponentPlacement("cuda:1", low_vram=True).using(component):
+        raise RuntimeError("stage failed")
+    assert component.moves[-1] == "cpu"  # parked again even when the stage fails
+    resident = RecordingComponent()
+    with ComponentPlacement("cuda:1", low_vram=False).using(resident):
+        pass
+    assert resident.moves == []
+
+
+def test_from_pretrained_rejects_overrides_for_unknown_models(tmp_path):
+    from trellis2.pipelines import Trellis2ImageTo3DPipeline
+
+    sampler = {"name": "FlowEulerSampler", "args": {"sigma_min": 1e-5}, "params": {}}
+    args = {"models": {"sparse_structure_flow_model": "ckpts/ss"}, "sparse_structure_sampler": sampler,
+            "shape_slat_sampler": sampler, "tex_slat_sampler": sampler,
+            "shape_slat_normalization": {"mean": [0.0], "std": [1.0]},
+            "tex_slat_normalization": {"mean": [0.0], "std": [1.0]},
+            "image_cond_model": {"name": "DinoV3FeatureExtractor", "args": {"model_name": "dinov3"}}}
+    (tmp_path / "pipeline.json").write_text(json.dumps({"name": "Trellis2ImageTo3DPipeline", "args": args}))
+    with pytest.raises(ValueError, match=r"unknown models \['shape_decoder'\]; known: sparse_structure_flow_model"):
+        Trellis2ImageTo3DPipeline.from_pretrained(tmp_path, model_overrides={"shape_decoder": "x/ckpts/y"})
+    with pytest.raises(FileNotFoundError, match="missing"):
+        Trellis2ImageTo3DPipeline.from_pretrained(tmp_path, model_overrides={"sparse_structure_flow_model": "./nope"})
