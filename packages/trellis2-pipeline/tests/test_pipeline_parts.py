@@ -235,3 +235,15 @@ def test_from_pretrained_rejects_overrides_for_unknown_models(tmp_path):
         Trellis2ImageTo3DPipeline.from_pretrained(tmp_path, model_overrides={"shape_decoder": "x/ckpts/y"})
     with pytest.raises(FileNotFoundError, match="missing"):
         Trellis2ImageTo3DPipeline.from_pretrained(tmp_path, model_overrides={"sparse_structure_flow_model": "./nope"})
+
+
+def test_hub_pipeline_config_offline_without_cache_gives_an_actionable_error(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(FileNotFoundError, match="not in the local Hugging Face cache"):
+        locate_pipeline_config("someone/not-cached-pipeline")
+    with pytest.raises(FileNotFoundError, match="neither a folder"):
+        locate_pipeline_config("not/a/repo/id")
