@@ -40,11 +40,13 @@ def half_edge_ends(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def edge_table(faces: np.ndarray) -> EdgeTable:
-    """Build the undirected edge table of ``faces``."""
+    """Build the undirected edge table of ``faces`` (edges sorted by (smaller, larger) vertex)."""
     start, end = half_edge_ends(faces)
-    key = np.stack([np.minimum(start, end), np.maximum(start, end)], axis=1)
-    edges, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
-    return EdgeTable(edges=edges.reshape(-1, 2), edge_of_half_edge=inverse.reshape(-1), face_count=counts)
+    lo, hi = np.minimum(start, end), np.maximum(start, end)
+    base = int(hi.max()) + 1 if len(hi) else 1
+    keys, inverse, counts = np.unique(lo * base + hi, return_inverse=True, return_counts=True)
+    edges = np.stack([keys // base, keys % base], axis=1)
+    return EdgeTable(edges=edges, edge_of_half_edge=inverse.reshape(-1), face_count=counts)
 
 
 def face_components(faces: np.ndarray, table: EdgeTable | None = None) -> np.ndarray:
