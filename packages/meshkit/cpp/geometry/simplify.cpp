@@ -81,6 +81,7 @@ public:
             faces_.insert(faces_.end(), {static_cast<int32_t>(a), static_cast<int32_t>(b), static_cast<int32_t>(c)});
             for (int64_t x : {a, b, c}) incident_[x].push_back(id);
         }
+        for (auto& list : incident_) list.reserve(list.size() + 4);
         alive_.assign(faces_.size() / 3, 1);
         live_faces_ = static_cast<int64_t>(alive_.size());
         accumulate_quadrics();
@@ -320,8 +321,9 @@ private:
     }
 
     // True when renaming v to u would make two surviving faces use the same three vertices.
-    bool creates_duplicate(int32_t u, int32_t v) const {
-        std::vector<std::array<int32_t, 3>> triples;
+    bool creates_duplicate(int32_t u, int32_t v) {
+        auto& triples = scratch_triples_;
+        triples.clear();
         for (int32_t x : {u, v}) {
             for (int32_t f : incident_[x]) {
                 std::array<int32_t, 3> t = {faces_[3 * f], faces_[3 * f + 1], faces_[3 * f + 2]};
@@ -393,6 +395,7 @@ private:
     std::vector<std::vector<int32_t>> incident_;
     std::vector<std::pair<int32_t, int32_t>> unique_edges_;
     std::priority_queue<Candidate> queue_;
+    std::vector<std::array<int32_t, 3>> scratch_triples_;
     int64_t live_faces_ = 0;
 };
 
