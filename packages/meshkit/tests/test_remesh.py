@@ -90,3 +90,10 @@ def test_torch_and_bad_arguments():
         args = {"center": [0, 0, 0], "scale": 2.5, "resolution": 16} | kwargs
         with pytest.raises(ValueError, match=message):
             remesh_narrow_band_dc(v, f, **args)
+
+
+def test_grid_missing_the_input_warns_and_returns_empty():
+    v, f = sphere(2)
+    with pytest.warns(UserWarning, match="empty"):
+        out_v, out_f = remesh_narrow_band_dc(v, f, [10, 10, 10], 1.0, 16)
+    assert out_v.shape == (0, 3) and out_f.shape == (0, 3)

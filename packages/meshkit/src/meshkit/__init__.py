@@ -2,7 +2,7 @@
 
 from importlib.metadata import version as _dist_version
 
-from . import _core
+from . import _core, cleanup
 from .bvh import BVH
 from .holes import fill_holes
 from .mesh import Mesh, vertex_normals
@@ -15,6 +15,7 @@ __all__ = [
     "BVH",
     "Mesh",
     "SimplifyResult",
+    "cleanup",
     "fill_holes",
     "native_threads",
     "remesh_narrow_band_dc",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -39,5 +40,11 @@ def remesh_narrow_band_dc(
     if project_back > 1:
         raise ValueError(f"project_back must lie in [0, 1], got {project_back}")
     out_v, out_f = _geometry.remesh_narrow_band_dc(v, f, c, scale, int(resolution), band, project_back)
+    if len(out_f) == 0:
+        warnings.warn(
+            "remesh_narrow_band_dc: no grid point lies within the band, so the result is empty; check that "
+            "center/scale cover the input",
+            stacklevel=2,
+        )
     dtype = np.float32 if str(getattr(vertices, "dtype", "")).endswith("float32") else np.float64
     return like(out_v.astype(dtype), vertices), like(out_f, faces)
