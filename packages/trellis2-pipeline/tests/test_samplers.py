@@ -102,6 +102,8 @@ def test_euler_on_a_point_mass_is_exact_for_any_grid():
     for x0 in result.pred_x_0:
         torch.testing.assert_close(x0, torch.full_like(noise, c))
     assert len(result.pred_x_t) == 3 and result.pred_x_t[-1] is result.samples
+    lean = sampler.sample(model, noise, steps=3, rescale_t=4.0, verbose=False, keep_trajectory=False)
+    assert torch.equal(lean.samples, result.samples) and lean.pred_x_0 == [] and lean.pred_x_t == []
 
 
 def test_euler_matches_hand_written_integration_and_converges_to_the_exact_flow():

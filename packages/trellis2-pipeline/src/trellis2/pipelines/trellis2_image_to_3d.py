@@ -198,7 +198,7 @@ class Trellis2ImageTo3DPipeline:
         with self.placement.using(model):
             result = self.samplers[stage].sample(
                 model, noise, **cond, **params, **model_kwargs, verbose=True, tqdm_desc=f"Sampling {label}",
-                progress=self.progress, should_cancel=self.should_cancel, stage=label,
+                progress=self.progress, should_cancel=self.should_cancel, stage=label, keep_trajectory=False,
             )
         return result.samples
 

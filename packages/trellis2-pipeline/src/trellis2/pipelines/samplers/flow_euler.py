@@ -62,16 +62,18 @@ class FlowEulerSampler:
         progress: ProgressCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
         stage: str | None = None,
+        keep_trajectory: bool = True,
         **model_kwargs: Any,
     ) -> SamplingResult:
         """Integrate `model` from `noise` (t = 1) to t = 0 in `steps` Euler steps on the `rescale_t`-warped grid.
 
         `model_kwargs` (e.g. `concat_cond`) go to every model call; `progress` gets (stage, step, steps) after each
-        step (stage defaults to `tqdm_desc`); `should_cancel` is checked before each step.
+        step (stage defaults to `tqdm_desc`); `should_cancel` is checked before each step; `keep_trajectory=False`
+        skips collecting the per-step states (saves memory when only the samples are needed).
         """
         return self._integrate(
             model, noise, cond, None, time_grid(steps, rescale_t), verbose, tqdm_desc, progress, should_cancel,
-            stage, model_kwargs,
+            stage, keep_trajectory, model_kwargs,
         )
 
     def _integrate(
@@ -86,6 +88,7 @@ class FlowEulerSampler:
         progress: ProgressCallback | None,
         should_cancel: Callable[[], bool] | None,
         stage: str | None,
+        keep_trajectory: bool,
         model_kwargs: dict[str, Any],
     ) -> SamplingResult:
         total = len(times) - 1
@@ -98,9 +101,11 @@ class FlowEulerSampler:
                 t, t_next = times[step], times[step + 1]
                 v = self._velocity(model, x_t, t, cond, guidance, model_kwargs)
                 x_feats = features(x_t)
-                result.pred_x_0.append(with_features(x_t, self.x0_from_velocity(x_feats, t, v)))
+                if keep_trajectory:
+                    result.pred_x_0.append(with_features(x_t, self.x0_from_velocity(x_feats, t, v)))
                 x_t = with_features(x_t, x_feats - (t - t_next) * v)
-                result.pred_x_t.append(x_t)
+                if keep_trajectory:
+                    result.pred_x_t.append(x_t)
                 if progress is not None:
                     progress(stage or tqdm_desc, step + 1, total)
         result.samples = x_t
@@ -171,13 +176,14 @@ class FlowEulerCfgSampler(FlowEulerSampler):
         progress: ProgressCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
         stage: str | None = None,
+        keep_trajectory: bool = True,
         **model_kwargs: Any,
     ) -> SamplingResult:
         """As `FlowEulerSampler.sample`, guided by `neg_cond` with `guidance_strength` / `guidance_rescale`."""
         guidance = Guidance(neg_cond, float(guidance_strength), float(guidance_rescale))
         return self._integrate(
             model, noise, cond, guidance, time_grid(steps, rescale_t), verbose, tqdm_desc, progress, should_cancel,
-            stage, model_kwargs,
+            stage, keep_trajectory, model_kwargs,
         )
 
 
@@ -200,6 +206,7 @@ class FlowEulerGuidanceIntervalSampler(FlowEulerSampler):
         progress: ProgressCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
         stage: str | None = None,
+        keep_trajectory: bool = True,
         **model_kwargs: Any,
     ) -> SamplingResult:
         """As `FlowEulerCfgSampler.sample`, with guidance active only for t in [low, high] = `guidance_interval`."""
@@ -207,5 +214,5 @@ class FlowEulerGuidanceIntervalSampler(FlowEulerSampler):
         guidance = Guidance(neg_cond, float(guidance_strength), float(guidance_rescale), interval)
         return self._integrate(
             model, noise, cond, guidance, time_grid(steps, rescale_t), verbose, tqdm_desc, progress, should_cancel,
-            stage, model_kwargs,
+            stage, keep_trajectory, model_kwargs,
         )
