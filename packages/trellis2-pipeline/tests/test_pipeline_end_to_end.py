@@ -90,11 +90,7 @@ def test_same_seed_is_deterministic_and_another_seed_differs(pipeline, image, ru
 
 def test_batches_progress_and_errors(pipeline, image):
     events = []
-    pipeline.progress = lambda *event: events.append(event)
-    try:
-        meshes = pipeline.run(image, num_samples=2, seed=1, pipeline_type="512")
-    finally:
-        pipeline.progress = None
+    meshes = pipeline.run(image, num_samples=2, seed=1, pipeline_type="512", progress=lambda *e: events.append(e))
     assert len(meshes) == 2
     assert [stage for stage, step, _ in events if step == 1] == ["sparse_structure", "shape_slat", "tex_slat"]
     with pytest.raises(ValueError, match="invalid pipeline type"):

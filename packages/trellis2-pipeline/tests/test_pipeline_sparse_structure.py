@@ -7,6 +7,7 @@ import torch
 from trellis2.pipelines import Trellis2ImageTo3DPipeline
 from trellis2.pipelines.normalization import LatentNormalization
 from trellis2.pipelines.samplers import build_sampler
+from trellis2.pipelines.trellis2_image_to_3d import RunContext
 from trellis2.testing import build_tiny_model
 from trellis2.testing.tiny_pipeline import COND_CHANNELS, TINY_SAMPLER_PARAMS
 
@@ -30,8 +31,7 @@ def conditioning(seed: int = 1) -> dict[str, torch.Tensor]:
 
 
 def sparse_structure(pipeline, resolution: int, seed: int = 7) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    return pipeline.sample_sparse_structure(conditioning(), resolution, 2, generator, {})
+    return pipeline.sample_sparse_structure(conditioning(), resolution, 2, RunContext.seeded(seed), {})
 
 
 def test_sparse_structure_is_a_small_nonempty_voxel_set_per_sample(pipeline):
@@ -54,12 +54,8 @@ def test_resolution_32_is_the_2x_max_pool_of_the_64_grid_and_runs_are_determinis
 
 def test_progress_and_sampler_overrides_reach_the_sampler(pipeline):
     events = []
-    pipeline.progress = lambda *event: events.append(event)
-    try:
-        generator = torch.Generator().manual_seed(0)
-        pipeline.sample_sparse_structure(conditioning(), 32, 2, generator, {"steps": 2})
-    finally:
-        pipeline.progress = None
+    context = RunContext.seeded(0, progress=lambda *event: events.append(event))
+    pipeline.sample_sparse_structure(conditioning(), 32, 2, context, {"steps": 2})
     assert events == [("sparse_structure", 1, 2), ("sparse_structure", 2, 2)]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,21 @@ OUTPUT_AABB = [[-0.5, -0.5, -0.5], [0.5, 0.5, 0.5]]
 CASCADE_SOURCE_RESOLUTION = 512
 CASCADE_UPSAMPLE_TIMES = 4
 FILL_HOLES_MAX_PERIMETER = 3e-2
+
+
+@dataclass
+class RunContext:
+    """Per-call state of one generation: its random stream and its progress / cancellation hooks."""
+
+    generator: torch.Generator
+    progress: ProgressCallback | None = None
+    should_cancel: Callable[[], bool] | None = None
+
+    @classmethod
+    def seeded(cls, seed: int, progress: ProgressCallback | None = None,
+               should_cancel: Callable[[], bool] | None = None) -> RunContext:
+        """A context whose noise comes from a CPU generator seeded with `seed` (same stream as upstream)."""
+        return cls(torch.Generator().manual_seed(seed), progress, should_cancel)
 
 
 def _sparse_tensor(feats: torch.Tensor, coords: torch.Tensor) -> Any:
@@ -193,23 +209,25 @@ class Trellis2ImageTo3DPipeline:
         return {"cond": cond, "neg_cond": torch.zeros_like(cond)}
 
     def _sample(self, stage: str, label: str, model: nn.Module, noise: Any, cond: dict, overrides: dict,
-                **model_kwargs: Any) -> Any:
+                context: RunContext, **model_kwargs: Any) -> Any:
         params = {**self.sampler_params[stage], **overrides}
         with self.placement.using(model):
             result = self.samplers[stage].sample(
                 model, noise, **cond, **params, **model_kwargs, verbose=True, tqdm_desc=f"Sampling {label}",
-                progress=self.progress, should_cancel=self.should_cancel, stage=label, keep_trajectory=False,
+                progress=context.progress, should_cancel=context.should_cancel, stage=label, keep_trajectory=False,
             )
         return result.samples
 
     def sample_sparse_structure(
-        self, cond: dict, resolution: int, num_samples: int, generator: torch.Generator, sampler_params: dict
+        self, cond: dict, resolution: int, num_samples: int, context: RunContext, sampler_params: dict
     ) -> torch.Tensor:
         """Occupied voxels [N, 4] (batch, x, y, z) of the sparse structure at `resolution` (32 or 64)."""
         flow = self.models["sparse_structure_flow_model"]
         grid = flow.resolution
-        noise = torch.randn(num_samples, flow.in_channels, grid, grid, grid, generator=generator).to(self.device)
-        latent = self._sample("sparse_structure_sampler", "sparse_structure", flow, noise, cond, sampler_params)
+        noise = torch.randn(num_samples, flow.in_channels, grid, grid, grid, generator=context.generator)
+        noise = noise.to(self.device)
+        latent = self._sample("sparse_structure_sampler", "sparse_structure", flow, noise, cond, sampler_params,
+                              context)
         decoder = self.models["sparse_structure_decoder"]
         with self.placement.using(decoder), torch.no_grad():
             occupied = decoder(latent) > 0
@@ -224,18 +242,18 @@ class Trellis2ImageTo3DPipeline:
         return coords
 
     def _sample_shape(self, label: str, flow: nn.Module, coords: torch.Tensor, cond: dict,
-                      generator: torch.Generator, sampler_params: dict) -> Any:
-        noise = _sparse_tensor(torch.randn(coords.shape[0], flow.in_channels, generator=generator).to(self.device),
-                               coords.to(self.device))
-        latent = self._sample("shape_slat_sampler", label, flow, noise, cond, sampler_params)
+                      context: RunContext, sampler_params: dict) -> Any:
+        feats = torch.randn(coords.shape[0], flow.in_channels, generator=context.generator)
+        noise = _sparse_tensor(feats.to(self.device), coords.to(self.device))
+        latent = self._sample("shape_slat_sampler", label, flow, noise, cond, sampler_params, context)
         return self.shape_slat_normalization.denormalize(latent)
 
     def sample_shape_slat_cascade(
-        self, lr_cond: dict, cond: dict, spec: PipelineType, coords: torch.Tensor, generator: torch.Generator,
+        self, lr_cond: dict, cond: dict, spec: PipelineType, coords: torch.Tensor, context: RunContext,
         sampler_params: dict, max_num_tokens: int,
     ) -> tuple[Any, int]:
         """Shape latent sampled at 512, upsampled, re-quantized within the token budget and re-sampled there."""
-        lr_latent = self._sample_shape("shape_slat_lr", self.models[spec.lr_shape_flow], coords, lr_cond, generator,
+        lr_latent = self._sample_shape("shape_slat_lr", self.models[spec.lr_shape_flow], coords, lr_cond, context,
                                        sampler_params)
         decoder = self.models["shape_slat_decoder"]
         with self.placement.using(decoder), torch.no_grad():
@@ -243,18 +261,18 @@ class Trellis2ImageTo3DPipeline:
         hr_coords, resolution = choose_cascade_resolution(
             hr_coords, CASCADE_SOURCE_RESOLUTION, spec.resolution, max_num_tokens
         )
-        latent = self._sample_shape("shape_slat", self.models[spec.shape_flow], hr_coords, cond, generator,
+        latent = self._sample_shape("shape_slat", self.models[spec.shape_flow], hr_coords, cond, context,
                                     sampler_params)
         return latent, resolution
 
-    def sample_tex_slat(self, cond: dict, flow: nn.Module, shape_slat: Any, generator: torch.Generator,
+    def sample_tex_slat(self, cond: dict, flow: nn.Module, shape_slat: Any, context: RunContext,
                         sampler_params: dict) -> Any:
         """Texture latent on the shape latent's voxels, conditioned on the re-normalised shape latent."""
         shape_normalized = self.shape_slat_normalization.normalize(shape_slat)
         channels = flow.in_channels - shape_slat.feats.shape[1]
-        noise = shape_slat.replace(torch.randn(shape_slat.feats.shape[0], channels, generator=generator).to(
-            self.device))
-        latent = self._sample("tex_slat_sampler", "tex_slat", flow, noise, cond, sampler_params,
+        feats = torch.randn(shape_slat.feats.shape[0], channels, generator=context.generator)
+        noise = shape_slat.replace(feats.to(self.device))
+        latent = self._sample("tex_slat_sampler", "tex_slat", flow, noise, cond, sampler_params, context,
                               concat_cond=shape_normalized)
         return self.tex_slat_normalization.denormalize(latent)
 
@@ -307,34 +325,36 @@ class Trellis2ImageTo3DPipeline:
         return_latent: bool = False,
         pipeline_type: str | None = None,
         max_num_tokens: int = 49152,
+        progress: ProgressCallback | None = None,
+        should_cancel: Callable[[], bool] | None = None,
     ) -> list[MeshWithVoxel] | tuple[list[MeshWithVoxel], tuple[Any, Any, int]]:
         """Generate `num_samples` textured meshes from `image`; deterministic for a seed on a given device.
 
         Sampler overrides are merged over the pipeline.json defaults per stage. With `return_latent` also returns
         (shape latent, texture latent, resolution); the resolution may be below the type's when the cascade had to
-        fit `max_num_tokens`.
+        fit `max_num_tokens`. `progress` / `should_cancel` apply to this call (default: the instance's hooks).
         """
         spec = self.check_pipeline_type(pipeline_type)
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
         if preprocess_image:
             image = self.preprocess_image(image)
-        generator = torch.Generator().manual_seed(seed)
+        context = RunContext.seeded(seed, progress or self.progress, should_cancel or self.should_cancel)
         cond_512 = self.get_cond([image], 512, num_samples)
         cond_hr = cond_512 if spec.cond_resolution == 512 else self.get_cond([image], spec.cond_resolution,
                                                                               num_samples)
         coords = self.sample_sparse_structure(
-            cond_512, spec.sparse_structure_resolution, num_samples, generator, sparse_structure_sampler_params or {}
+            cond_512, spec.sparse_structure_resolution, num_samples, context, sparse_structure_sampler_params or {}
         )
         if spec.is_cascade:
             shape_slat, resolution = self.sample_shape_slat_cascade(
-                cond_512, cond_hr, spec, coords, generator, shape_slat_sampler_params or {}, max_num_tokens
+                cond_512, cond_hr, spec, coords, context, shape_slat_sampler_params or {}, max_num_tokens
             )
         else:
-            shape_slat = self._sample_shape("shape_slat", self.models[spec.shape_flow], coords, cond_hr, generator,
+            shape_slat = self._sample_shape("shape_slat", self.models[spec.shape_flow], coords, cond_hr, context,
                                             shape_slat_sampler_params or {})
             resolution = spec.resolution
-        tex_slat = self.sample_tex_slat(cond_hr, self.models[spec.tex_flow], shape_slat, generator,
+        tex_slat = self.sample_tex_slat(cond_hr, self.models[spec.tex_flow], shape_slat, context,
                                         tex_slat_sampler_params or {})
         if self.device.type == "cuda":
             torch.cuda.empty_cache()

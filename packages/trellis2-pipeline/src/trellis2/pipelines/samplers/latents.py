@@ -30,7 +30,7 @@ def with_features(like: Latent, values: torch.Tensor) -> Latent:
 
 def batch_size(x: Latent) -> int:
     """Number of samples in the batch (the leading entry of `shape` for both kinds)."""
-    if isinstance(x, torch.Tensor) or not hasattr(x, "coords"):
+    if not is_sparse(x):
         return int(x.shape[0])
     shape = getattr(x, "shape", None)
     if shape is not None:
