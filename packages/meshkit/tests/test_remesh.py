@@ -97,3 +97,13 @@ def test_grid_missing_the_input_warns_and_returns_empty():
     with pytest.warns(UserWarning, match="empty"):
         out_v, out_f = remesh_narrow_band_dc(v, f, [10, 10, 10], 1.0, 16)
     assert out_v.shape == (0, 3) and out_f.shape == (0, 3)
+
+
+def test_outer_only_keeps_just_the_visible_shell():
+    v, f = sphere(4)
+    centre, scale, voxel = grid_for(v, 32, 1.0)
+    out_v, out_f = remesh_narrow_band_dc(v, f, centre, scale, 32, band=1.0, project_back=0.5, outer_only=True)
+    assert is_closed_manifold(out_f) and face_components(out_f).max() == 0
+    radius = np.linalg.norm(out_v, axis=1)
+    assert np.abs(radius - (1 + 0.5 * voxel)).max() < voxel  # half way back from the outer offset sphere
+    assert signed_volume(out_v, out_f) > 0

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from . import _geometry
+from .bvh import BVH
+from .cleanup import remove_inner_shells
 from .validation import check_mesh, check_positive, like, to_numpy
 
 
@@ -19,13 +21,15 @@ def remesh_narrow_band_dc(
     resolution: int,
     band: float = 1.0,
     project_back: float = 0.0,
+    outer_only: bool = False,
 ) -> tuple[Any, Any]:
     """Contour the surface at distance ``band`` voxels from the input, then pull vertices back to it.
 
     The grid is ``resolution``³ voxels of side ``scale / resolution`` filling the cube of side ``scale`` centred at
     ``center``; only a narrow band around the input is visited. Sign patterns that would give non-manifold dual
     contouring are repaired, so the output is watertight and manifold (a closed input yields an outer and an inner
-    offset shell). Each vertex then moves ``project_back`` (0..1) of the way to its closest input point.
+    offset shell; ``outer_only`` drops shells that cannot be seen from outside, such as that inner one). Each vertex
+    then moves ``project_back`` (0..1) of the way to its closest input point.
     Returns (vertices (V, 3), faces (F, 3)) in the input's array type; faces are wound outward from the band.
     """
     v, f = check_mesh(vertices, faces)
@@ -39,7 +43,12 @@ def remesh_narrow_band_dc(
     project_back = check_positive(project_back, "project_back", allow_zero=True)
     if project_back > 1:
         raise ValueError(f"project_back must lie in [0, 1], got {project_back}")
-    out_v, out_f = _geometry.remesh_narrow_band_dc(v, f, c, scale, int(resolution), band, project_back)
+    native_projection = 0.0 if outer_only else project_back
+    out_v, out_f = _geometry.remesh_narrow_band_dc(v, f, c, scale, int(resolution), band, native_projection)
+    if outer_only and len(out_f):
+        out_v, out_f = remove_inner_shells(out_v, out_f)
+        if project_back > 0:
+            out_v = out_v + project_back * (BVH(v, f).closest_surface_point(out_v) - out_v)
     if len(out_f) == 0:
         warnings.warn(
             "remesh_narrow_band_dc: no grid point lies within the band, so the result is empty; check that "
