@@ -60,3 +60,13 @@ def test_torch_tensors_round_trip_on_their_device():
     assert isinstance(mesh.vertex_normals(), torch.Tensor)
     np.testing.assert_allclose(mesh.vertex_normals().numpy(), vertex_normals(v, f), atol=1e-6)
     assert meshkit.Mesh is Mesh
+
+
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+def test_half_precision_tensors_are_accepted(dtype_name):
+    torch = pytest.importorskip("torch")
+    v, f = tetrahedron()
+    mesh = Mesh(torch.from_numpy(v).to(getattr(torch, dtype_name)), torch.from_numpy(f))
+    expected = torch.float16 if dtype_name == "float16" else torch.float32
+    assert mesh.vertices.dtype == expected
+    np.testing.assert_allclose(mesh.vertex_normals().float().numpy(), vertex_normals(v, f), atol=2e-3)

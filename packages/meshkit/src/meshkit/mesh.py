@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .validation import check_mesh, like
+from .validation import check_mesh, float_dtype_of, like
 
 
 def face_normals(vertices: np.ndarray, faces: np.ndarray, normalize: bool = True) -> np.ndarray:
@@ -34,12 +34,7 @@ def vertex_normals(vertices: Any, faces: Any) -> Any:
         np.add.at(normals, f[:, corner], weighted)
     length = np.linalg.norm(normals, axis=1, keepdims=True)
     normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
-    return like(normals.astype(_float_dtype(vertices), copy=False), vertices)
-
-
-def _float_dtype(vertices: Any) -> np.dtype:
-    dtype = np.dtype(str(vertices.dtype).replace("torch.", "")) if hasattr(vertices, "dtype") else np.float64
-    return dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
+    return like(normals.astype(float_dtype_of(vertices), copy=False), vertices)
 
 
 class Mesh:
@@ -51,7 +46,7 @@ class Mesh:
 
     def __init__(self, vertices: Any, faces: Any) -> None:
         self._v, self._f = check_mesh(vertices, faces)
-        self._vertex_dtype = _float_dtype(vertices)
+        self._vertex_dtype = float_dtype_of(vertices)
         self._reference = vertices
 
     @property

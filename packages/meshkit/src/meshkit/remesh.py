@@ -10,7 +10,7 @@ import numpy as np
 from . import _geometry
 from .bvh import BVH
 from .cleanup import remove_inner_shells
-from .validation import check_mesh, check_positive, like, to_numpy
+from .validation import check_mesh, check_positive, float_dtype_of, like, to_numpy
 
 
 def remesh_narrow_band_dc(
@@ -55,5 +55,4 @@ def remesh_narrow_band_dc(
             "center/scale cover the input",
             stacklevel=2,
         )
-    dtype = np.float32 if str(getattr(vertices, "dtype", "")).endswith("float32") else np.float64
-    return like(out_v.astype(dtype), vertices), like(out_f, faces)
+    return like(out_v.astype(float_dtype_of(vertices)), vertices), like(out_f, faces)

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _geometry
 from .topology import edge_table
-from .validation import check_mesh, like, to_numpy
+from .validation import check_mesh, float_dtype_of, like, to_numpy
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,8 @@ def simplify(
     v, f = check_mesh(vertices, faces)
     if isinstance(target_faces, bool) or not isinstance(target_faces, int | np.integer) or target_faces < 0:
         raise ValueError(f"target_faces must be a non-negative integer, got {target_faces!r}")
-    attr = np.zeros((len(v), 0)) if attributes is None else to_numpy(attributes, "attributes")
-    if attr.ndim == 1:
-        attr = attr[:, None]
+    given = np.zeros((len(v), 0)) if attributes is None else to_numpy(attributes, "attributes")
+    attr = given[:, None] if given.ndim == 1 else given
     if attr.ndim != 2 or attr.shape[0] != len(v):
         raise ValueError(f"attributes must have shape (V, K) with V = {len(v)}, got {tuple(attr.shape)}")
     if not np.isfinite(attr).all():
@@ -77,12 +76,11 @@ def simplify(
     )
     if reason:
         warnings.warn(f"simplify: target of {target_faces} faces not reached, {reason}", stacklevel=2)
-    dtype = np.float32 if str(getattr(vertices, "dtype", "")).endswith("float32") else np.float64
+    kept_attributes = None if attributes is None else out_attr.astype(given.dtype).reshape(-1, *given.shape[1:])
     return SimplifyResult(
-        vertices=like(out_v.astype(dtype), vertices),
+        vertices=like(out_v.astype(float_dtype_of(vertices)), vertices),
         faces=like(out_f, faces),
-        attributes=None if attributes is None else like(out_attr.astype(attr.dtype).reshape(
-            (-1,) + tuple(to_numpy(attributes, "attributes").shape[1:])), attributes),
+        attributes=None if kept_attributes is None else like(kept_attributes, attributes),
         vertex_source=source,
         stop_reason=reason,
     )

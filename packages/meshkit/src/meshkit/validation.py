@@ -21,7 +21,9 @@ def is_torch_tensor(value: Any) -> bool:
 def to_numpy(value: Any, name: str) -> np.ndarray:
     """Return ``value`` (numpy array, torch tensor on any device, or nested sequence) as a numpy array."""
     if is_torch_tensor(value):
-        return value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        # numpy has no bfloat16: widen such tensors (and other non-numpy float types) to float32.
+        return value.float().numpy() if value.is_floating_point() and value.element_size() < 4 else value.numpy()
     if isinstance(value, np.ndarray):
         return value
     try:
@@ -37,6 +39,15 @@ def like(result: np.ndarray, reference: Any) -> Any:
 
         return torch.from_numpy(np.ascontiguousarray(result)).to(reference.device)
     return result
+
+
+def float_dtype_of(value: Any) -> np.dtype:
+    """The float dtype results derived from ``value`` should carry: its own (numpy/torch) float dtype, else float64."""
+    try:
+        dtype = np.dtype(str(getattr(value, "dtype", "float64")).replace("torch.", ""))
+    except TypeError:  # torch.bfloat16, which numpy lacks: results use float32
+        return np.dtype(np.float32)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
 def check_points(points: Any, name: str = "points", allow_empty: bool = True) -> np.ndarray:
@@ -101,10 +112,6 @@ def mesh_function(operation: Callable[..., tuple[np.ndarray, np.ndarray]]) -> Ca
     def wrapper(vertices: Any, faces: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
         v, f = check_mesh(vertices, faces)
         new_v, new_f = operation(v, f, *args, **kwargs)
-        dtype = vertices.dtype if isinstance(vertices, np.ndarray) and vertices.dtype.kind == "f" else None
-        if is_torch_tensor(vertices) and vertices.is_floating_point():
-            dtype = np.dtype(str(vertices.dtype).replace("torch.", ""))
-        new_v = new_v.astype(dtype or np.float64, copy=False)
-        return like(new_v, vertices), like(new_f, faces)
+        return like(new_v.astype(float_dtype_of(vertices), copy=False), vertices), like(new_f, faces)
 
     return wrapper
