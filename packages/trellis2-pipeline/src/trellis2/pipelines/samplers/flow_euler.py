@@ -63,41 +63,23 @@ class FlowEulerSampler:
         should_cancel: Callable[[], bool] | None = None,
         stage: str | None = None,
         keep_trajectory: bool = True,
+        guidance: Guidance | None = None,
         **model_kwargs: Any,
     ) -> SamplingResult:
         """Integrate `model` from `noise` (t = 1) to t = 0 in `steps` Euler steps on the `rescale_t`-warped grid.
 
         `model_kwargs` (e.g. `concat_cond`) go to every model call; `progress` gets (stage, step, steps) after each
         step (stage defaults to `tqdm_desc`); `should_cancel` is checked before each step; `keep_trajectory=False`
-        skips collecting the per-step states (saves memory when only the samples are needed).
+        skips collecting the per-step states (saves memory when only the samples are needed); `guidance` adds
+        classifier-free guidance (the guided samplers below build it from their arguments).
         """
-        return self._integrate(
-            model, noise, cond, None, time_grid(steps, rescale_t), verbose, tqdm_desc, progress, should_cancel,
-            stage, keep_trajectory, model_kwargs,
-        )
-
-    def _integrate(
-        self,
-        model: Callable[..., Latent],
-        noise: Latent,
-        cond: Any,
-        guidance: Guidance | None,
-        times: list[float],
-        verbose: bool,
-        tqdm_desc: str,
-        progress: ProgressCallback | None,
-        should_cancel: Callable[[], bool] | None,
-        stage: str | None,
-        keep_trajectory: bool,
-        model_kwargs: dict[str, Any],
-    ) -> SamplingResult:
-        total = len(times) - 1
+        times = time_grid(steps, rescale_t)
         result = SamplingResult(samples=noise)
         x_t = noise
         with torch.no_grad():
-            for step in tqdm(range(total), desc=tqdm_desc, disable=not verbose):
+            for step in tqdm(range(steps), desc=tqdm_desc, disable=not verbose):
                 if should_cancel is not None and should_cancel():
-                    raise SamplingCancelled(f"{stage or tqdm_desc}: cancelled before step {step + 1}/{total}")
+                    raise SamplingCancelled(f"{stage or tqdm_desc}: cancelled before step {step + 1}/{steps}")
                 t, t_next = times[step], times[step + 1]
                 v = self._velocity(model, x_t, t, cond, guidance, model_kwargs)
                 x_feats = features(x_t)
@@ -107,7 +89,7 @@ class FlowEulerSampler:
                 if keep_trajectory:
                     result.pred_x_t.append(x_t)
                 if progress is not None:
-                    progress(stage or tqdm_desc, step + 1, total)
+                    progress(stage or tqdm_desc, step + 1, steps)
         result.samples = x_t
         return result
 
@@ -171,48 +153,15 @@ class FlowEulerCfgSampler(FlowEulerSampler):
         rescale_t: float = 1.0,
         guidance_strength: float = 3.0,
         guidance_rescale: float = 0.0,
-        verbose: bool = True,
-        tqdm_desc: str = "Sampling",
-        progress: ProgressCallback | None = None,
-        should_cancel: Callable[[], bool] | None = None,
-        stage: str | None = None,
-        keep_trajectory: bool = True,
-        **model_kwargs: Any,
-    ) -> SamplingResult:
-        """As `FlowEulerSampler.sample`, guided by `neg_cond` with `guidance_strength` / `guidance_rescale`."""
-        guidance = Guidance(neg_cond, float(guidance_strength), float(guidance_rescale))
-        return self._integrate(
-            model, noise, cond, guidance, time_grid(steps, rescale_t), verbose, tqdm_desc, progress, should_cancel,
-            stage, keep_trajectory, model_kwargs,
-        )
-
-
-class FlowEulerGuidanceIntervalSampler(FlowEulerSampler):
-    """Euler sampler applying classifier-free guidance only while t lies in `guidance_interval` (TRELLIS.2 default)."""
-
-    def sample(
-        self,
-        model: Callable[..., Latent],
-        noise: Latent,
-        cond: Any,
-        neg_cond: Any,
-        steps: int = 50,
-        rescale_t: float = 1.0,
-        guidance_strength: float = 3.0,
-        guidance_rescale: float = 0.0,
         guidance_interval: Sequence[float] = (0.0, 1.0),
-        verbose: bool = True,
-        tqdm_desc: str = "Sampling",
-        progress: ProgressCallback | None = None,
-        should_cancel: Callable[[], bool] | None = None,
-        stage: str | None = None,
-        keep_trajectory: bool = True,
-        **model_kwargs: Any,
+        **options: Any,
     ) -> SamplingResult:
-        """As `FlowEulerCfgSampler.sample`, with guidance active only for t in [low, high] = `guidance_interval`."""
+        """As `FlowEulerSampler.sample` (same `options`), guided by `neg_cond` with `guidance_strength` and
+        `guidance_rescale` while t lies in `guidance_interval` (always, by default)."""
         interval = tuple(float(bound) for bound in guidance_interval)
         guidance = Guidance(neg_cond, float(guidance_strength), float(guidance_rescale), interval)
-        return self._integrate(
-            model, noise, cond, guidance, time_grid(steps, rescale_t), verbose, tqdm_desc, progress, should_cancel,
-            stage, keep_trajectory, model_kwargs,
-        )
+        return super().sample(model, noise, cond, steps, rescale_t, guidance=guidance, **options)
+
+
+class FlowEulerGuidanceIntervalSampler(FlowEulerCfgSampler):
+    """The TRELLIS.2 default: classifier-free guidance only while t lies in `guidance_interval` (same `sample`)."""
