@@ -123,6 +123,8 @@ def test_config_location_and_model_resolution(tmp_path):
     assert model_reference("ckpts/a", tmp_path, None) == str(tmp_path / "ckpts" / "a")
     assert model_reference("owner/repo/ckpts/b", tmp_path, None) == "owner/repo/ckpts/b"
     assert model_reference("ckpts/b", None, "microsoft/TRELLIS.2-4B") == "microsoft/TRELLIS.2-4B/ckpts/b"
+    with pytest.raises(FileNotFoundError, match="too short to be a hub reference"):
+        model_reference("ckpts/b", tmp_path, None)
     assert local_model_name("dinov3", tmp_path) == str(tmp_path / "dinov3")
     assert local_model_name("facebook/dinov3", tmp_path) == "facebook/dinov3"
     with pytest.raises(FileNotFoundError, match="no pipeline.json"):

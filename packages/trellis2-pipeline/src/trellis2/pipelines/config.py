@@ -49,11 +49,17 @@ def read_pipeline_config(path: Path) -> dict[str, Any]:
 
 def model_reference(path: str, root: Path | None, repo_id: str | None) -> str:
     """Checkpoint reference for `trellis2_models.from_pretrained`: `root/path` when its files exist locally,
-    `repo_id/path` for a relative path inside a hub pipeline, otherwise `path` itself as a full hub reference."""
+    `repo_id/path` for a `ckpts/...` path of a hub pipeline, otherwise `path` itself as a full hub reference
+    `owner/repo/sub/NAME` (a shorter path that is not on disk is an error)."""
     if root is not None and (root / f"{path}.json").is_file() and (root / f"{path}.safetensors").is_file():
         return str(root / path)
     if repo_id is not None and path.startswith("ckpts/"):
         return f"{repo_id}/{path}"
+    if path.count("/") < 2:
+        raise FileNotFoundError(
+            f"model {path!r}: {root / path if root is not None else path}.json/.safetensors not found, and the path "
+            "is too short to be a hub reference 'owner/repo/path/NAME'"
+        )
     return path
 
 

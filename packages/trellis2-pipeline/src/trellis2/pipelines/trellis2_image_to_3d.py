@@ -94,26 +94,29 @@ class Trellis2ImageTo3DPipeline:
         rembg_model_name: str | None = DEFAULT_MATTING_MODEL,
         low_vram: bool | None = None,
         device: torch.device | str | None = None,
+        dtype: torch.dtype | str | None = None,
     ) -> Trellis2ImageTo3DPipeline:
         """Load every component named by `config_file` in a local folder or hub repository.
 
         Model paths are tried relative to the folder first, then as hub references (`owner/repo/path/NAME`).
-        `model_overrides` replaces paths per model key; `image_cond_model_name` and `rembg_model_name` replace the
-        DINOv3 / matting model names (e.g. a local copy of the gated DINOv3 repository). Background removal
-        defaults to the MIT-licensed ZhengPeng7/BiRefNet (pass None to use the config's, briaai/RMBG-2.0, which is
-        gated and non-commercial) and is only loaded when an image without transparency arrives.
+        `model_overrides` replaces checkpoints per model key (a local `dir/ckpts/NAME` prefix or a hub reference);
+        `image_cond_model_name` and `rembg_model_name` replace the DINOv3 / matting model names (e.g. a local copy of
+        the gated DINOv3 repository). Background removal defaults to the MIT-licensed ZhengPeng7/BiRefNet (pass None
+        to use the config's, briaai/RMBG-2.0, which is gated and non-commercial) and is only loaded when an image
+        without transparency arrives. `dtype` overrides the checkpoints' precision (e.g. torch.float32 on a CPU).
         """
         config_path, root = locate_pipeline_config(repo_or_dir, config_file)
         args = read_pipeline_config(config_path)
         repo_id = None if root is not None else str(repo_or_dir)
-        paths = {**args["models"], **(model_overrides or {})}
         unknown = set(model_overrides or {}) - set(args["models"])
         if unknown:
             known = ", ".join(sorted(args["models"]))
             raise ValueError(f"model_overrides names unknown models {sorted(unknown)}; known: {known}")
         from trellis2_models import from_pretrained as load_model
 
-        models = {key: load_model(model_reference(path, root, repo_id)) for key, path in paths.items()}
+        overrides = {key: str(ref) for key, ref in (model_overrides or {}).items()}
+        refs = {key: overrides.get(key) or model_reference(path, root, repo_id) for key, path in args["models"].items()}
+        models = {key: load_model(ref, dtype=dtype) for key, ref in refs.items()}
         stages = ("sparse_structure_sampler", "shape_slat_sampler", "tex_slat_sampler")
         samplers = {stage: build_sampler(args[stage]["name"], args[stage].get("args")) for stage in stages}
         params = {stage: dict(args[stage].get("params", {})) for stage in stages}
