@@ -64,3 +64,9 @@ def test_missing_models_and_bad_types_are_reported(pipeline):
         pipeline.check_pipeline_type("512")
     with pytest.raises(ValueError, match="invalid pipeline type"):
         pipeline.check_pipeline_type("768")
+
+
+def test_moving_the_pipeline_moves_its_models(pipeline):
+    pipeline.to("cpu")
+    assert pipeline.device == torch.device("cpu")
+    assert all(p.device.type == "cpu" for model in pipeline.models.values() for p in model.parameters())

@@ -168,7 +168,7 @@ class Trellis2ImageTo3DPipeline:
         return self._rembg_model
 
     def _components(self) -> list[Any]:
-        extra = [self.image_cond_model] + ([self._rembg_model] if self._rembg_model is not None else [])
+        extra = [component for component in (self.image_cond_model, self._rembg_model) if component is not None]
         return [*self.models.values(), *extra]
 
     def to(self, device: torch.device | str) -> Trellis2ImageTo3DPipeline:
