@@ -249,3 +249,15 @@ def test_hub_pipeline_config_offline_without_cache_gives_an_actionable_error(tmp
         locate_pipeline_config("someone/not-cached-pipeline")
     with pytest.raises(FileNotFoundError, match="neither a folder"):
         locate_pipeline_config("not/a/repo/id")
+
+
+def test_gpu_out_of_memory_names_the_stage_and_what_to_change():
+    from trellis2.pipelines import StageOutOfMemoryError
+    from trellis2.pipelines.errors import name_stage_on_oom
+
+    with pytest.raises(StageOutOfMemoryError, match="during shape latent sampling: try low_vram=True") as caught:
+        with name_stage_on_oom("shape latent sampling"):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
+    assert caught.value.stage == "shape latent sampling" and "Tried to allocate 2.00 GiB)" in str(caught.value)
+    with pytest.raises(KeyError), name_stage_on_oom("decoding"):
+        raise KeyError("other errors pass through unchanged")

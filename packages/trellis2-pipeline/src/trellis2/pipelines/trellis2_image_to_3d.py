@@ -15,6 +15,7 @@ from ..representations import PBR_ATTR_LAYOUT, MeshWithVoxel
 from .cascade import choose_cascade_resolution
 from .components import DEFAULT_MATTING_MODEL, build_component
 from .config import local_model_name, locate_pipeline_config, model_reference, read_pipeline_config
+from .errors import name_stage_on_oom
 from .image_preprocessing import preprocess_image as prepare_image
 from .normalization import LatentNormalization
 from .pipeline_types import PipelineType, pipeline_type
@@ -343,23 +344,28 @@ class Trellis2ImageTo3DPipeline:
         if preprocess_image:
             image = self.preprocess_image(image)
         context = RunContext.seeded(seed, progress or self.progress, should_cancel or self.should_cancel)
-        cond_512 = self.get_cond([image], 512, num_samples)
-        cond_hr = cond_512 if spec.cond_resolution == 512 else self.get_cond([image], spec.cond_resolution,
-                                                                              num_samples)
-        coords = self.sample_sparse_structure(
-            cond_512, spec.sparse_structure_resolution, num_samples, context, sparse_structure_sampler_params or {}
-        )
-        if spec.is_cascade:
-            shape_slat, resolution = self.sample_shape_slat_cascade(
-                cond_512, cond_hr, spec, coords, context, shape_slat_sampler_params or {}, max_num_tokens
+        with name_stage_on_oom("image conditioning"):
+            cond_512 = self.get_cond([image], 512, num_samples)
+            cond_hr = cond_512 if spec.cond_resolution == 512 else self.get_cond([image], spec.cond_resolution,
+                                                                                  num_samples)
+        with name_stage_on_oom("sparse structure sampling"):
+            coords = self.sample_sparse_structure(
+                cond_512, spec.sparse_structure_resolution, num_samples, context, sparse_structure_sampler_params or {}
             )
-        else:
-            shape_slat = self._sample_shape("shape_slat", self.models[spec.shape_flow], coords, cond_hr, context,
-                                            shape_slat_sampler_params or {})
-            resolution = spec.resolution
-        tex_slat = self.sample_tex_slat(cond_hr, self.models[spec.tex_flow], shape_slat, context,
-                                        tex_slat_sampler_params or {})
+        with name_stage_on_oom("shape latent sampling"):
+            if spec.is_cascade:
+                shape_slat, resolution = self.sample_shape_slat_cascade(
+                    cond_512, cond_hr, spec, coords, context, shape_slat_sampler_params or {}, max_num_tokens
+                )
+            else:
+                shape_slat = self._sample_shape("shape_slat", self.models[spec.shape_flow], coords, cond_hr,
+                                                context, shape_slat_sampler_params or {})
+                resolution = spec.resolution
+        with name_stage_on_oom("texture latent sampling"):
+            tex_slat = self.sample_tex_slat(cond_hr, self.models[spec.tex_flow], shape_slat, context,
+                                            tex_slat_sampler_params or {})
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-        meshes = self.decode_latent(shape_slat, tex_slat, resolution)
+        with name_stage_on_oom("decoding"):
+            meshes = self.decode_latent(shape_slat, tex_slat, resolution)
         return (meshes, (shape_slat, tex_slat, resolution)) if return_latent else meshes
