@@ -247,3 +247,15 @@ def test_bad_sampler_settings_are_rejected_with_clear_errors():
     assert isinstance(build_sampler("FlowEulerGuidanceIntervalSampler", {"sigma_min": 1e-5}),
                       FlowEulerGuidanceIntervalSampler)
     assert not math.isnan(time_grid(1)[0])
+
+
+def test_per_sample_std_of_a_sparse_batch_uses_each_samples_rows_only():
+    from trellis2.pipelines.samplers.latents import per_sample_std
+
+    feats = torch.randn(7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    coords = torch.zeros(7, 4, dtype=torch.int32)
+    coords[4:, 0] = 2  # sample 1 has no voxels at all
+    std = per_sample_std(PackedLatent(feats, coords, 3))
+    assert std.shape == (7, 1)
+    torch.testing.assert_close(std[:4], feats[:4].std(correction=0).expand(4, 1))
+    torch.testing.assert_close(std[4:], feats[4:].std(correction=0).expand(3, 1))

@@ -51,8 +51,10 @@ def per_sample_std(x: Latent) -> torch.Tensor:
     flat = values.reshape(values.shape[0], -1)
     flat = flat if flat.dtype == torch.float64 else flat.float()
     index = x.coords[:, 0].long()
-    count = torch.bincount(index, minlength=batch_size(x)).to(flat.dtype).clamp_min(1) * flat.shape[1]
-    mean = torch.zeros_like(count).index_add_(0, index, flat.sum(dim=1)) / count
+    # per-sample sums as a [B, N] membership matmul: deterministic on GPUs, unlike scatter/index_add atomics
+    membership = (torch.arange(batch_size(x), device=index.device)[:, None] == index[None, :]).to(flat.dtype)
+    count = membership.sum(dim=1).clamp_min(1) * flat.shape[1]
+    mean = membership @ flat.sum(dim=1) / count
     centered = flat - mean[index, None]
-    var = torch.zeros_like(count).index_add_(0, index, centered.square().sum(dim=1)) / count
+    var = membership @ centered.square().sum(dim=1) / count
     return var.sqrt()[index].reshape(-1, *[1] * (values.ndim - 1)).to(values.dtype)
