@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -68,6 +71,23 @@ def test_simplification_is_deterministic():
     a, b = simplify(v, f, 1001), simplify(v, f, 1001)
     np.testing.assert_array_equal(a.faces, b.faces)
     np.testing.assert_array_equal(a.vertices, b.vertices)
+
+
+def test_result_does_not_depend_on_the_thread_count():
+    script = (
+        "import hashlib, numpy as np, trimesh, meshkit;"
+        "s = trimesh.creation.icosphere(4); v = s.vertices * (1 + 0.1 * np.sin(5 * s.vertices[:, :1]));"
+        "r = meshkit.simplify(v, s.faces, 700);"
+        "print(hashlib.sha256(r.vertices.tobytes() + r.faces.tobytes()).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script], env=os.environ | {"OMP_NUM_THREADS": str(threads)},
+            capture_output=True, text=True, check=True,
+        ).stdout
+        for threads in (1, 2, 3)
+    }
+    assert len(digests) == 1
 
 
 def test_preserved_boundary_stays_exactly_in_place():

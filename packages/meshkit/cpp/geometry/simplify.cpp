@@ -1,4 +1,4 @@
-// Greedy quadric-error edge collapse with a lazily invalidated priority queue.
+// Quadric-error edge collapse in rounds of independent collapses (disjoint face neighbourhoods).
 #include "simplify.h"
 
 #include <pybind11/numpy.h>
@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <queue>
 
 namespace py = pybind11;
 
@@ -53,24 +52,33 @@ void triangle_normal(const double* a, const double* b, const double* c, double n
     n[2] = u[0] * v[1] - u[1] * v[0];
 }
 
-struct Candidate {
+// One planned collapse: v merges into u at x, removing the listed faces.
+struct Plan {
+    int32_t u, v;
+    int32_t shared_faces[2];
+    int shared;
+    double x[3];
+};
+
+struct Edge {
     double cost;
     int32_t u, v;
-    uint32_t stamp_u, stamp_v;
-    // Min-heap on cost; ties broken by vertex ids so the order (and the result) is deterministic.
-    bool operator<(const Candidate& o) const {
-        if (cost != o.cost) return cost > o.cost;
-        if (u != o.u) return u > o.u;
-        return v > o.v;
+    bool operator<(const Edge& o) const {
+        if (cost != o.cost) return cost < o.cost;
+        if (u != o.u) return u < o.u;
+        return v < o.v;
     }
 };
 
+// Batched greedy collapse: every round costs all edges, checks the cheapest ones, picks (in cost order) a set whose
+// sets of incident faces are disjoint and applies it at once.
+// Disjoint neighbourhoods make the collapses of a round independent, so they could run in parallel (a GPU port).
 class Collapser {
 public:
     Collapser(const double* vertices, int64_t nv, const int64_t* faces, int64_t nf, const double* attributes,
               int64_t k, const uint8_t* locked, const SimplifyOptions& options)
         : opt_(options), k_(k), pos_(vertices, vertices + 3 * nv), quadric_(nv, Quadric{}),
-          locked_(nv, 0), boundary_(nv, 0), removed_(nv, 0), stamp_(nv, 0), mark_(nv, 0), incident_(nv) {
+          locked_(nv, 0), boundary_(nv, 0), removed_(nv, 0), incident_(nv) {
         if (k > 0) attr_.assign(attributes, attributes + nv * k);
         for (int64_t i = 0; i < nv; ++i) locked_[i] = locked ? locked[i] : 0;
         faces_.reserve(3 * nf);
@@ -81,23 +89,28 @@ public:
             faces_.insert(faces_.end(), {static_cast<int32_t>(a), static_cast<int32_t>(b), static_cast<int32_t>(c)});
             for (int64_t x : {a, b, c}) incident_[x].push_back(id);
         }
-        for (auto& list : incident_) list.reserve(list.size() + 4);
         alive_.assign(faces_.size() / 3, 1);
+        owner_.assign(alive_.size(), -1);
         live_faces_ = static_cast<int64_t>(alive_.size());
         accumulate_quadrics();
     }
 
     void run() {
-        for (int pass = 0; pass < opt_.max_passes && live_faces_ > opt_.target_faces; ++pass) {
-            const int64_t before = live_faces_;
-            fill_queue();
-            while (!queue_.empty() && live_faces_ > opt_.target_faces) {
-                const Candidate c = queue_.top();
-                queue_.pop();
-                if (removed_[c.u] || removed_[c.v] || stamp_[c.u] != c.stamp_u || stamp_[c.v] != c.stamp_v) continue;
-                try_collapse(c.u, c.v);
+        double widen = 1;  // grows when a whole candidate batch turned out illegal
+        while (live_faces_ > opt_.target_faces) {
+            std::vector<Edge> edges = collect_edges();
+            const int64_t total = static_cast<int64_t>(edges.size());
+            const double want = widen * std::max<double>(2.0 * (live_faces_ - opt_.target_faces), 256.0);
+            const int64_t count = std::min<int64_t>(
+                total, static_cast<int64_t>(std::min(want, std::max(256.0, widen * opt_.round_fraction * total))));
+            if (count == 0) break;
+            std::nth_element(edges.begin(), edges.begin() + (count - 1), edges.end());
+            edges.resize(count);
+            std::sort(edges.begin(), edges.end());
+            if (collapse_round(edges) == 0) {
+                if (count == total) break;
+                widen *= 4;
             }
-            if (live_faces_ == before) break;
         }
     }
 
@@ -162,7 +175,6 @@ private:
             } else if (j - i > 2) {
                 locked_[a] = locked_[b] = 1;  // non-manifold edges are left exactly as they are
             }
-            unique_edges_.push_back({a, b});
             i = j;
         }
     }
@@ -217,87 +229,123 @@ private:
         return best;
     }
 
-    void push(int32_t u, int32_t v) {
-        if (u > v) std::swap(u, v);
-        if (locked_[u] && locked_[v]) return;
-        double x[3];
-        const double cost = std::max(placement(u, v, x), 0.0);
-        queue_.push({cost, u, v, stamp_[u], stamp_[v]});
-    }
 
-    void fill_queue() {
-        std::vector<Candidate> items;
-        queue_ = {};
-        if (unique_edges_.empty()) {
-            for (size_t f = 0; f < alive_.size(); ++f) {
-                if (!alive_[f]) continue;
-                for (int j = 0; j < 3; ++j) {
-                    const int32_t a = faces_[3 * f + j], b = faces_[3 * f + (j + 1) % 3];
-                    unique_edges_.push_back({std::min(a, b), std::max(a, b)});
+    // Each live edge once (u < v), with the quadric cost of collapsing it; skips edges whose ends are both locked.
+    // Also drops dead faces from the incidence lists (each list is owned by one thread here, unlike in apply()).
+    std::vector<Edge> collect_edges() {
+        const int64_t nv = static_cast<int64_t>(removed_.size());
+        std::vector<Edge> edges;
+#pragma omp parallel
+        {
+            std::vector<Edge> local;
+            std::vector<int32_t> seen;
+#pragma omp for schedule(static) nowait
+            for (int64_t u = 0; u < nv; ++u) {
+                if (removed_[u]) continue;
+                prune_dead(static_cast<int32_t>(u));
+                seen.clear();
+                for (int32_t f : incident_[u]) {
+                    if (!alive_[f]) continue;
+                    for (int j = 0; j < 3; ++j) {
+                        const int32_t w = faces_[3 * f + j];
+                        if (w <= u || std::find(seen.begin(), seen.end(), w) != seen.end()) continue;
+                        seen.push_back(w);
+                        if (locked_[u] && locked_[w]) continue;
+                        double x[3];
+                        local.push_back({std::max(placement(static_cast<int32_t>(u), w, x), 0.0),
+                                         static_cast<int32_t>(u), w});
+                    }
                 }
             }
-            std::sort(unique_edges_.begin(), unique_edges_.end());
-            unique_edges_.erase(std::unique(unique_edges_.begin(), unique_edges_.end()), unique_edges_.end());
+#pragma omp critical
+            edges.insert(edges.end(), local.begin(), local.end());
         }
-        items.resize(unique_edges_.size());
-        const int64_t n = static_cast<int64_t>(unique_edges_.size());
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; ++i) {
-            const auto [u, v] = unique_edges_[i];
-            double x[3];
-            const double cost = (locked_[u] && locked_[v]) ? -1.0 : std::max(placement(u, v, x), 0.0);
-            items[i] = {cost, u, v, stamp_[u], stamp_[v]};
-        }
-        items.erase(std::remove_if(items.begin(), items.end(), [](const Candidate& c) { return c.cost < 0; }),
-                    items.end());
-        queue_ = std::priority_queue<Candidate>(std::less<Candidate>(), std::move(items));
-        unique_edges_.clear();
+        return edges;
     }
 
-    void prune_dead(int32_t x) {
-        auto& list = incident_[x];
-        list.erase(std::remove_if(list.begin(), list.end(), [&](int32_t f) { return !alive_[f]; }), list.end());
+    // Checks the candidates (cheapest first), keeps those with untouched neighbourhoods, applies them together.
+    int64_t collapse_round(const std::vector<Edge>& candidates) {
+        const int64_t n = static_cast<int64_t>(candidates.size());
+        std::vector<Plan> plans(n);
+        std::vector<uint8_t> legal(n);
+#pragma omp parallel for schedule(dynamic, 512)
+        for (int64_t i = 0; i < n; ++i) legal[i] = plan(candidates[i].u, candidates[i].v, plans[i]);
+        constexpr int32_t kFree = -1;
+        std::vector<int32_t> touched;
+        auto for_region = [&](const Plan& p, auto&& visit) {
+            for (int32_t end : {p.u, p.v})
+                for (int32_t f : incident_[end])
+                    if (alive_[f]) visit(f);
+        };
+        // Greedy in cost order: a legal candidate wins when no earlier winner claimed any face around its edge.
+        // Collapses with disjoint face sets never read or write the same data, so they are independent.
+        std::vector<int64_t> winners;
+        int64_t removable = 0;
+        for (int64_t i = 0; i < n && live_faces_ - removable > opt_.target_faces; ++i) {
+            if (!legal[i]) continue;
+            bool free = true;
+            for_region(plans[i], [&](int32_t f) { free &= owner_[f] == kFree; });
+            if (!free) continue;
+            for_region(plans[i], [&](int32_t f) {
+                if (owner_[f] == kFree) touched.push_back(f);
+                owner_[f] = static_cast<int32_t>(i);
+            });
+            winners.push_back(i);
+            removable += plans[i].shared;
+        }
+        for (int32_t f : touched) owner_[f] = kFree;
+        const int64_t count = static_cast<int64_t>(winners.size());
+#pragma omp parallel for schedule(dynamic, 256)
+        for (int64_t i = 0; i < count; ++i) apply(plans[winners[i]]);
+        live_faces_ -= removable;
+        return count;
     }
 
-    // Validity checks and, when they pass, the collapse of v into u (or u into v when only v may stay).
-    void try_collapse(int32_t u, int32_t v) {
+    // Whether collapsing edge (a, b) is legal; fills the plan (kept vertex, removed faces, new position) if so.
+    bool plan(int32_t a, int32_t b, Plan& p) const {
+        int32_t u = a, v = b;
         if (locked_[u] && !locked_[v]) std::swap(u, v);  // the kept vertex (u) is the locked one, if any
-        if (locked_[v]) return;
-        prune_dead(u);
-        prune_dead(v);
+        if (locked_[v]) return false;
         // Faces on the edge, and the link condition: shared neighbours are exactly the edge's opposite corners.
-        int32_t shared_faces[2];
-        int shared = 0;
-        ++epoch_;
+        p.u = u;
+        p.v = v;
+        p.shared = 0;
+        std::array<int32_t, 64> around_u;
+        int nu = 0;
         for (int32_t f : incident_[u]) {
+            if (!alive_[f]) continue;
             const int32_t* t = &faces_[3 * f];
-            bool has_v = false;
-            for (int j = 0; j < 3; ++j) has_v |= (t[j] == v);
-            if (has_v) {
-                if (shared == 2) return;  // non-manifold edge
-                shared_faces[shared++] = f;
+            if (t[0] == v || t[1] == v || t[2] == v) {
+                if (p.shared == 2) return false;  // non-manifold edge
+                p.shared_faces[p.shared++] = f;
             }
-            for (int j = 0; j < 3; ++j) mark_[t[j]] = epoch_;
+            for (int j = 0; j < 3; ++j) {
+                if (t[j] == u || t[j] == v || std::find(around_u.begin(), around_u.begin() + nu, t[j]) !=
+                                                  around_u.begin() + nu)
+                    continue;
+                if (nu == static_cast<int>(around_u.size())) return false;  // unusually high valence: leave it
+                around_u[nu++] = t[j];
+            }
         }
-        if (shared == 0) return;
-        if (shared == 1 && !(boundary_[u] && boundary_[v])) return;
-        if (shared == 2 && boundary_[u] && boundary_[v]) return;  // would pinch two boundary stretches together
-        int common = 0;
-        ++epoch_;
+        if (p.shared == 0) return false;
+        if (p.shared == 1 && !(boundary_[u] && boundary_[v])) return false;
+        if (p.shared == 2 && boundary_[u] && boundary_[v]) return false;  // would pinch two boundary stretches
+        std::array<int32_t, 64> common;
+        int nc = 0;
         for (int32_t f : incident_[v]) {
+            if (!alive_[f]) continue;
             for (int j = 0; j < 3; ++j) {
                 const int32_t w = faces_[3 * f + j];
-                if (w != u && w != v && mark_[w] == epoch_ - 1) {
-                    mark_[w] = epoch_;
-                    ++common;
-                }
+                if (std::find(around_u.begin(), around_u.begin() + nu, w) == around_u.begin() + nu ||
+                    std::find(common.begin(), common.begin() + nc, w) != common.begin() + nc)
+                    continue;
+                if (nc == static_cast<int>(common.size())) return false;
+                common[nc++] = w;
             }
         }
-        if (common != shared) return;
-        double x[3];
-        placement(u, v, x);
-        if (!keeps_faces_sound(u, v, x) || !keeps_faces_sound(v, u, x) || creates_duplicate(u, v)) return;
-        apply(u, v, x, shared_faces, shared);
+        if (nc != p.shared) return false;
+        placement(u, v, p.x);
+        return keeps_faces_sound(u, v, p.x) && keeps_faces_sound(v, u, p.x) && !creates_duplicate(u, v);
     }
 
     // Faces of `moving` that do not contain `other`: after moving to x their normal must stay close and non-zero.
@@ -321,11 +369,12 @@ private:
     }
 
     // True when renaming v to u would make two surviving faces use the same three vertices.
-    bool creates_duplicate(int32_t u, int32_t v) {
-        auto& triples = scratch_triples_;
-        triples.clear();
+    bool creates_duplicate(int32_t u, int32_t v) const {
+        std::array<std::array<int32_t, 3>, 128> triples;
+        int n = 0;
         for (int32_t x : {u, v}) {
             for (int32_t f : incident_[x]) {
+                if (!alive_[f]) continue;
                 std::array<int32_t, 3> t = {faces_[3 * f], faces_[3 * f + 1], faces_[3 * f + 2]};
                 const bool has_u = t[0] == u || t[1] == u || t[2] == u;
                 const bool has_v = t[0] == v || t[1] == v || t[2] == v;
@@ -333,29 +382,35 @@ private:
                 for (int32_t& c : t)
                     if (c == v) c = u;
                 std::sort(t.begin(), t.end());
-                triples.push_back(t);
+                if (n == static_cast<int>(triples.size())) return true;  // too crowded to check: refuse
+                triples[n++] = t;
             }
         }
-        std::sort(triples.begin(), triples.end());
-        return std::adjacent_find(triples.begin(), triples.end()) != triples.end();
+        std::sort(triples.begin(), triples.begin() + n);
+        return std::adjacent_find(triples.begin(), triples.begin() + n) != triples.begin() + n;
     }
 
-    void apply(int32_t u, int32_t v, const double x[3], const int32_t* shared_faces, int shared) {
-        // Attribute interpolation parameter: where x projects on the segment u -> v.
+    void prune_dead(int32_t x) {
+        auto& list = incident_[x];
+        list.erase(std::remove_if(list.begin(), list.end(), [&](int32_t f) { return !alive_[f]; }), list.end());
+    }
+
+    // Merges v into u. Touches only the faces around the edge, so disjoint plans can be applied concurrently.
+    void apply(const Plan& p) {
+        const int32_t u = p.u, v = p.v;
         if (k_ > 0) {
+            // Attribute interpolation parameter: where x projects on the segment u -> v.
             const double* pu = &pos_[3 * u];
             const double* pv = &pos_[3 * v];
             const double e[3] = {pv[0] - pu[0], pv[1] - pu[1], pv[2] - pu[2]};
             const double len_sq = e[0] * e[0] + e[1] * e[1] + e[2] * e[2];
-            double t = len_sq > 0 ? ((x[0] - pu[0]) * e[0] + (x[1] - pu[1]) * e[1] + (x[2] - pu[2]) * e[2]) / len_sq
-                                  : 0.5;
+            double t = len_sq > 0
+                           ? ((p.x[0] - pu[0]) * e[0] + (p.x[1] - pu[1]) * e[1] + (p.x[2] - pu[2]) * e[2]) / len_sq
+                           : 0.5;
             t = std::clamp(t, 0.0, 1.0);
             for (int64_t c = 0; c < k_; ++c) attr_[k_ * u + c] = (1 - t) * attr_[k_ * u + c] + t * attr_[k_ * v + c];
         }
-        for (int s = 0; s < shared; ++s) {
-            alive_[shared_faces[s]] = 0;
-            --live_faces_;
-        }
+        for (int s = 0; s < p.shared; ++s) alive_[p.shared_faces[s]] = 0;
         for (int32_t f : incident_[v]) {
             if (!alive_[f]) continue;
             for (int j = 0; j < 3; ++j)
@@ -364,24 +419,10 @@ private:
         }
         incident_[v].clear();
         incident_[v].shrink_to_fit();
-        prune_dead(u);
-        std::copy_n(x, 3, &pos_[3 * u]);
+        std::copy_n(p.x, 3, &pos_[3 * u]);
         add_to(quadric_[u], quadric_[v]);
         removed_[v] = 1;
         boundary_[u] |= boundary_[v];
-        ++stamp_[u];
-        ++stamp_[v];
-        // Re-queue every edge around the merged vertex with its new cost.
-        ++epoch_;
-        for (int32_t f : incident_[u]) {
-            for (int j = 0; j < 3; ++j) {
-                const int32_t w = faces_[3 * f + j];
-                if (w != u && mark_[w] != epoch_) {
-                    mark_[w] = epoch_;
-                    push(u, w);
-                }
-            }
-        }
     }
 
     SimplifyOptions opt_;
@@ -389,13 +430,9 @@ private:
     std::vector<double> pos_, attr_;
     std::vector<Quadric> quadric_;
     std::vector<uint8_t> locked_, boundary_, removed_, alive_;
-    std::vector<uint32_t> stamp_, mark_;
-    uint32_t epoch_ = 0;
+    std::vector<int32_t> owner_;  // per face: the winning plan of this round that claimed it
     std::vector<int32_t> faces_;
     std::vector<std::vector<int32_t>> incident_;
-    std::vector<std::pair<int32_t, int32_t>> unique_edges_;
-    std::priority_queue<Candidate> queue_;
-    std::vector<std::array<int32_t, 3>> scratch_triples_;
     int64_t live_faces_ = 0;
 };
 
@@ -416,8 +453,8 @@ void bind_simplify(py::module_& m) {
     m.def(
         "simplify",
         [](Doubles vertices, Ints faces, int64_t target_faces, Doubles attributes, Bytes locked,
-           double min_normal_cos, double boundary_weight, int max_passes) {
-            SimplifyOptions options{target_faces, min_normal_cos, boundary_weight, max_passes};
+           double min_normal_cos, double boundary_weight, double round_fraction) {
+            SimplifyOptions options{target_faces, min_normal_cos, boundary_weight, round_fraction};
             const int64_t nv = vertices.shape(0);
             const int64_t k = attributes.ndim() == 2 ? attributes.shape(1) : 0;
             SimplifyResult r;
@@ -438,7 +475,7 @@ void bind_simplify(py::module_& m) {
                                   r.stop_reason);
         },
         py::arg("vertices"), py::arg("faces"), py::arg("target_faces"), py::arg("attributes"), py::arg("locked"),
-        py::arg("min_normal_cos"), py::arg("boundary_weight"), py::arg("max_passes"));
+        py::arg("min_normal_cos"), py::arg("boundary_weight"), py::arg("round_fraction"));
 }
 
 }  // namespace meshkit

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _geometry
 from .topology import edge_table
-from .validation import check_mesh, float_dtype_of, like, to_numpy
+from .validation import check_mesh, check_positive, float_dtype_of, like, to_numpy
 
 
 @dataclass(frozen=True)
@@ -43,15 +43,19 @@ def simplify(
     locked_vertices: Any | None = None,
     min_normal_cos: float = 0.1,
     boundary_weight: float = 1e3,
+    round_fraction: float = 0.1,
 ) -> SimplifyResult:
-    """Collapse edges in order of quadric error until at most ``target_faces`` faces remain.
+    """Collapse edges, cheapest quadric error first, until at most ``target_faces`` faces remain.
 
-    Each collapse removes two faces (one on an open boundary), so the count lands on the target or one below.
-    A collapse is refused when it would flip or fold a face (normal turning by more than acos(``min_normal_cos``)),
-    break manifoldness (link condition), pinch a boundary, or move a vertex that must stay: boundary vertices when
-    ``preserve_boundary`` is set and any vertex flagged in ``locked_vertices``. Open boundaries are otherwise held
-    by planes of weight ``boundary_weight``. Per-vertex ``attributes`` (V, K) are interpolated along collapsed
-    edges. Deterministic; warns (and fills ``stop_reason``) if legal collapses run out before the target.
+    Works in rounds: all edges are costed and, of the cheapest ``round_fraction`` of them, the legal ones whose
+    surrounding faces do not overlap are collapsed together (a parallel-friendly schedule whose result does not
+    depend on the thread count). Each collapse removes two faces (one on an open boundary), so the count lands on
+    the target or one below. A collapse is refused when it would flip or fold a face (normal turning by more than
+    acos(``min_normal_cos``)), break manifoldness (link condition), pinch a boundary, or move a vertex that must
+    stay: boundary vertices when ``preserve_boundary`` is set and any vertex flagged in ``locked_vertices``. Open
+    boundaries are otherwise held by planes of weight ``boundary_weight``. Per-vertex ``attributes`` (V, K) are
+    interpolated along collapsed edges. Deterministic; warns (and fills ``stop_reason``) if legal collapses run
+    out before the target.
     """
     v, f = check_mesh(vertices, faces)
     if isinstance(target_faces, bool) or not isinstance(target_faces, int | np.integer) or target_faces < 0:
@@ -72,7 +76,8 @@ def simplify(
         table = edge_table(f)
         locked[table.edges[table.face_count == 1].reshape(-1)] = True
     out_v, out_f, out_attr, source, reason = _geometry.simplify(
-        v, f, int(target_faces), attr, locked.astype(np.uint8), float(min_normal_cos), float(boundary_weight), 4
+        v, f, int(target_faces), attr, locked.astype(np.uint8), float(min_normal_cos), float(boundary_weight),
+        check_positive(round_fraction, "round_fraction"),
     )
     if reason:
         warnings.warn(f"simplify: target of {target_faces} faces not reached, {reason}", stacklevel=2)
