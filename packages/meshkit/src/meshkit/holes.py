@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .topology import edge_table, half_edge_ends
 from .validation import check_faces, check_positive, mesh_function, to_numpy
 
 
-def boundary_loops(faces) -> list[np.ndarray]:
+def boundary_loops(faces: Any) -> list[np.ndarray]:
     """Closed loops of boundary edges, each an array of vertex indices walked so that a face filling the loop
-    in that order matches the orientation of its neighbours. Loops through a pinched vertex are split there."""
+    in that order matches the orientation of its neighbours. A vertex where two holes touch may appear twice."""
     array = to_numpy(faces, "faces")
     f = check_faces(array, int(array.max()) + 1 if array.size else 0, allow_empty=True)
     if len(f) == 0:
