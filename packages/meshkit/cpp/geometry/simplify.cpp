@@ -268,30 +268,37 @@ private:
         const int64_t n = static_cast<int64_t>(candidates.size());
         std::vector<Plan> plans(n);
         std::vector<uint8_t> legal(n);
-#pragma omp parallel for schedule(dynamic, 512)
-        for (int64_t i = 0; i < n; ++i) legal[i] = plan(candidates[i].u, candidates[i].v, plans[i]);
         constexpr int32_t kFree = -1;
+        constexpr int64_t kChunk = 16384;
         std::vector<int32_t> touched;
-        auto for_region = [&](const Plan& p, auto&& visit) {
-            for (int32_t end : {p.u, p.v})
+        auto region_is_free = [&](int32_t u, int32_t v) {
+            for (int32_t end : {u, v})
                 for (int32_t f : incident_[end])
-                    if (alive_[f]) visit(f);
+                    if (alive_[f] && owner_[f] != kFree) return false;
+            return true;
         };
         // Greedy in cost order: a legal candidate wins when no earlier winner claimed any face around its edge.
-        // Collapses with disjoint face sets never read or write the same data, so they are independent.
+        // Collapses with disjoint face sets never read or write the same data, so they are independent. Chunks
+        // are checked in parallel, skipping candidates already blocked by the winners of earlier chunks.
         std::vector<int64_t> winners;
         int64_t removable = 0;
-        for (int64_t i = 0; i < n && live_faces_ - removable > opt_.target_faces; ++i) {
-            if (!legal[i]) continue;
-            bool free = true;
-            for_region(plans[i], [&](int32_t f) { free &= owner_[f] == kFree; });
-            if (!free) continue;
-            for_region(plans[i], [&](int32_t f) {
-                if (owner_[f] == kFree) touched.push_back(f);
-                owner_[f] = static_cast<int32_t>(i);
-            });
-            winners.push_back(i);
-            removable += plans[i].shared;
+        for (int64_t start = 0; start < n && live_faces_ - removable > opt_.target_faces; start += kChunk) {
+            const int64_t stop = std::min(n, start + kChunk);
+#pragma omp parallel for schedule(dynamic, 256)
+            for (int64_t i = start; i < stop; ++i)
+                legal[i] = region_is_free(candidates[i].u, candidates[i].v) &&
+                           plan(candidates[i].u, candidates[i].v, plans[i]);
+            for (int64_t i = start; i < stop && live_faces_ - removable > opt_.target_faces; ++i) {
+                if (!legal[i] || !region_is_free(plans[i].u, plans[i].v)) continue;
+                for (int32_t end : {plans[i].u, plans[i].v})
+                    for (int32_t f : incident_[end])
+                        if (alive_[f] && owner_[f] == kFree) {
+                            owner_[f] = static_cast<int32_t>(i);
+                            touched.push_back(f);
+                        }
+                winners.push_back(i);
+                removable += plans[i].shared;
+            }
         }
         for (int32_t f : touched) owner_[f] = kFree;
         const int64_t count = static_cast<int64_t>(winners.size());
