@@ -186,3 +186,16 @@ def test_offline_cache_miss_explains_hf_hub_offline(monkeypatch):
     monkeypatch.setattr(files, "hf_hub_download", offline)
     with pytest.raises(FileNotFoundError, match="HF_HUB_OFFLINE"):
         trellis2_models.from_pretrained("owner/repo/ckpts/NAME")
+
+
+def test_download_hub_file_returns_the_cached_path_and_maps_gated_errors(tmp_path, monkeypatch):
+    (tmp_path / "pipeline.json").write_text("{}")
+    monkeypatch.setattr(files, "hf_hub_download", lambda repo_id, filename, revision=None: str(tmp_path / filename))
+    assert files.download_hub_file("owner/repo", "pipeline.json") == tmp_path / "pipeline.json"
+
+    def gated(repo_id, filename, revision=None):
+        raise GatedRepoError("403", response=SimpleNamespace(headers={}, request=None, status_code=403))
+
+    monkeypatch.setattr(files, "hf_hub_download", gated)
+    with pytest.raises(CheckpointAccessError, match="owner/repo is a gated repository"):
+        files.download_hub_file("owner/repo", "pipeline.json")

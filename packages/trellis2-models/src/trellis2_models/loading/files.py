@@ -21,8 +21,12 @@ def _looks_like_local_path(ref: str) -> bool:
     return Path(ref).expanduser().is_absolute() or ref.startswith(("./", "../", "~", "."))
 
 
-def _download(repo_id: str, filename: str, revision: str | None) -> Path:
-    """Fetch one file through the hub cache (honours HF_HUB_OFFLINE, HF_TOKEN and the cache dir)."""
+def download_hub_file(repo_id: str, filename: str, revision: str | None = None) -> Path:
+    """Fetch one file of a hub repository through the hub cache (honours HF_HUB_OFFLINE, HF_TOKEN, the cache dir).
+
+    Hub failures become actionable errors: `CheckpointAccessError` for a gated repository, `FileNotFoundError`
+    for a missing repository or file, or a cache miss while offline.
+    """
     page = f"https://huggingface.co/{repo_id}"
     try:
         return Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision))
@@ -68,6 +72,10 @@ def resolve_checkpoint_files(ref: str | Path, revision: str | None = None) -> tu
             "nor a hub reference 'owner/repo/path/NAME'"
         )
     repo_id, name = "/".join(parts[:2]), "/".join(parts[2:])
-    config = _download(repo_id, name + ".json", revision)
-    weights = _download(repo_id, name + ".safetensors", revision)
+    config = download_hub_file(repo_id, name + ".json", revision)
+    weights = download_hub_file(repo_id, name + ".safetensors", revision)
     return config, weights
+
+
+#: Former private name, still imported by trellis2-pipeline (trellis2/pipelines/config.py); use download_hub_file.
+_download = download_hub_file
