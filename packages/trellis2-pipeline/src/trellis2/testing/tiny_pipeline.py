@@ -111,7 +111,7 @@ def _calibrate_occupancy(decoder: nn.Module, occupancy: float, generator: torch.
     bias = [param for name, param in decoder.named_parameters() if name.endswith("bias")][-1]
     with torch.no_grad():
         logits = decoder(z).flatten().float()
-        bias -= torch.quantile(logits[:: max(1, logits.numel() // 2**20)], 1.0 - occupancy).to(bias.dtype)
+        bias -= torch.quantile(logits, 1.0 - occupancy).to(bias.dtype)
 
 
 def _limit_subdivision(decoder: nn.Module, generator: torch.Generator, children: int = 2) -> None:
@@ -142,8 +142,9 @@ def _write_dinov3(folder: Path, seed: int) -> None:
             "writing the tiny pipeline needs transformers>=4.56 for its DINOv3 conditioning model: "
             "pip install 'transformers>=4.56'"
         ) from None
-    torch.manual_seed(seed)
-    DINOv3ViTModel(DINOv3ViTConfig(**TINY_DINOV3)).save_pretrained(str(folder))
+    with torch.random.fork_rng(devices=[]):  # transformers initialises from the global RNG; leave the caller's alone
+        torch.manual_seed(seed)
+        DINOv3ViTModel(DINOv3ViTConfig(**TINY_DINOV3)).save_pretrained(str(folder))
 
 
 def _normalization(generator: torch.Generator) -> dict[str, list[float]]:
