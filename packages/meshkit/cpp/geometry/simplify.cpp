@@ -70,9 +70,9 @@ struct Edge {
     }
 };
 
-// Batched greedy collapse: every round costs all edges, checks the cheapest ones, picks (in cost order) a set whose
-// sets of incident faces are disjoint and applies it at once.
-// Disjoint neighbourhoods make the collapses of a round independent, so they could run in parallel (a GPU port).
+// Batched greedy collapse: every round costs all edges and picks, in cost order, legal collapses whose incident faces
+// do not overlap, then applies them at once. Such collapses are independent: they run in parallel here and map
+// directly onto a GPU port.
 class Collapser {
 public:
     Collapser(const double* vertices, int64_t nv, const int64_t* faces, int64_t nf, const double* attributes,
