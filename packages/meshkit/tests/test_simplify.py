@@ -47,8 +47,8 @@ def test_every_asset_reaches_the_target_with_small_chamfer(name):
     assert abs(len(result.faces) - target) <= max(1, 0.005 * target)
     assert is_edge_manifold(result.faces)
     diag = np.linalg.norm(np.ptp(v, axis=0))
-    # Measured Chamfer/diagonal at a 4x reduction: 4e-5 (fandisk) to 1.1e-2 (monkey, 968 faces), 0.1 for the
-    # 12-face box cut to 3 faces.
+    # Measured Chamfer/diagonal at a 4x reduction: 4e-5 (fandisk) to 1.1e-2 (monkey, 968 faces), and 5e-2 for the
+    # 12-face box cut to 4 faces.
     assert chamfer((v, f), (result.vertices, result.faces)) < (0.15 if len(f) < 100 else 0.02) * diag
 
 
