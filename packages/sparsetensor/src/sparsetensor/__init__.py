@@ -2,9 +2,12 @@
 
 from importlib.metadata import version as _dist_version
 
-from . import _core
+from . import _core, nn, ops
+from .tensor import SparseTensor, VarLenTensor, sparse_cat, sparse_unbind, varlen_cat, varlen_unbind
 
 __version__ = _dist_version("sparsetensor")
+
+__all__ = ["SparseTensor", "VarLenTensor", "nn", "ops", "sparse_cat", "sparse_unbind", "varlen_cat", "varlen_unbind"]
 
 
 def native_threads() -> int:

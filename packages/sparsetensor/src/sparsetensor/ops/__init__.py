@@ -1,0 +1,12 @@
+"""Functional sparse operators: submanifold convolution, neighbour maps and variable-length attention."""
+
+from .attention import attention_backend, scaled_dot_product_attention
+from .conv import build_neighbor_map, kernel_offsets, submanifold_conv3d
+
+__all__ = [
+    "attention_backend",
+    "build_neighbor_map",
+    "kernel_offsets",
+    "scaled_dot_product_attention",
+    "submanifold_conv3d",
+]

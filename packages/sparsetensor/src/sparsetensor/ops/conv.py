@@ -1,0 +1,93 @@
+"""Submanifold sparse 3D convolution: neighbour maps and the exact gather-free-per-offset CPU/torch reference."""
+
+from __future__ import annotations
+
+import torch
+
+
+def _triple(value: int | tuple[int, int, int], name: str) -> tuple[int, int, int]:
+    triple = tuple(value) if isinstance(value, (tuple, list)) else (value,) * 3
+    if len(triple) != 3 or any(int(v) < 1 for v in triple):
+        raise ValueError(f"{name} must be a positive int or a triple of positive ints, got {value}")
+    return tuple(int(v) for v in triple)  # type: ignore[return-value]
+
+
+def kernel_offsets(kernel_size: int | tuple[int, int, int], dilation: int | tuple[int, int, int] = 1) -> torch.Tensor:
+    """Voxel offsets [K, 3] of a centred kernel, x slowest and z fastest (matching weight[:, kx, ky, kz, :])."""
+    ks, dil = _triple(kernel_size, "kernel_size"), _triple(dilation, "dilation")
+    axes = [(torch.arange(k) - (k - 1) // 2) * d for k, d in zip(ks, dil, strict=False)]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+
+
+def _voxel_keys(coords: torch.Tensor, extent: torch.Tensor) -> torch.Tensor:
+    c = coords.long()
+    return ((c[:, 0] * extent[0] + c[:, 1]) * extent[1] + c[:, 2]) * extent[2] + c[:, 3]
+
+
+def build_neighbor_map(
+    coords: torch.Tensor,
+    kernel_size: int | tuple[int, int, int],
+    dilation: int | tuple[int, int, int] = 1,
+) -> torch.Tensor:
+    """Index [N, K] of the voxel at coords[i] + offset[k] in the same batch item, or -1 when it is empty.
+
+    Sort-and-search over 64-bit voxel keys, so it runs with plain torch ops on any device.
+    """
+    if coords.dim() != 2 or coords.shape[1] != 4:
+        raise ValueError(f"coords must be [N, 4], got {tuple(coords.shape)}")
+    offsets = kernel_offsets(kernel_size, dilation).to(coords.device)
+    n = coords.shape[0]
+    if n == 0:
+        return torch.empty(0, offsets.shape[0], dtype=torch.long, device=coords.device)
+    reach = offsets.abs().max(0).values
+    extent = coords[:, 1:].long().max(0).values + 2 * reach + 1
+    shifted = coords.long().clone()
+    shifted[:, 1:] += reach
+    keys = _voxel_keys(shifted, extent)
+    sorted_keys, order = keys.sort()
+    query = shifted[:, None, :].repeat(1, offsets.shape[0], 1)
+    query[..., 1:] += offsets
+    query_keys = _voxel_keys(query.reshape(-1, 4), extent)
+    pos = torch.searchsorted(sorted_keys, query_keys).clamp_(max=n - 1)
+    found = sorted_keys[pos] == query_keys
+    return torch.where(found, order[pos], torch.full_like(pos, -1)).reshape(n, -1)
+
+
+def submanifold_conv3d_reference(
+    feats: torch.Tensor,
+    neighbor_map: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Output [N, Co] = sum over offsets of W_k @ feats[neighbour_k]; one offset at a time, so memory stays O(N*C)."""
+    co, ci = weight.shape[0], weight.shape[-1]
+    w = weight.reshape(co, -1, ci)
+    out = feats.new_zeros(feats.shape[0], co)
+    if bias is not None:
+        out += bias.to(feats.dtype)
+    for k in range(w.shape[1]):
+        idx = neighbor_map[:, k]
+        rows = (idx >= 0).nonzero().squeeze(1)
+        if rows.numel():
+            out.index_add_(0, rows, feats[idx[rows]] @ w[:, k].t().to(feats.dtype))
+    return out
+
+
+def submanifold_conv3d(
+    feats: torch.Tensor,
+    coords: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    dilation: int | tuple[int, int, int] = 1,
+    neighbor_map: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Submanifold 3D convolution (output on the input voxels) with `weight` [Co, Kx, Ky, Kz, Ci] and `bias` [Co]."""
+    if weight.dim() != 5:
+        raise ValueError(f"weight must be [Co, Kx, Ky, Kz, Ci], got {tuple(weight.shape)}")
+    if feats.dim() != 2 or feats.shape[1] != weight.shape[-1]:
+        raise ValueError(f"feats must be [N, {weight.shape[-1]}] to match weight, got {tuple(feats.shape)}")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"bias must be [{weight.shape[0]}], got {tuple(bias.shape)}")
+    if neighbor_map is None:
+        neighbor_map = build_neighbor_map(coords, tuple(weight.shape[1:4]), dilation)
+    return submanifold_conv3d_reference(feats, neighbor_map, weight, bias)
