@@ -14,27 +14,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from .hf_models import load_transformers_model
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _load_dinov3(model_name: str) -> nn.Module:
-    """Load a transformers DINOv3 ViT, turning a missing extra or a gated repo into actionable errors."""
-    try:
-        from transformers import AutoModel
-    except ImportError as error:
-        raise ImportError(
-            "DINOv3 conditioning needs transformers>=4.56: pip install 'trellis2-models[conditioning]'"
-        ) from error
-    try:
-        return AutoModel.from_pretrained(model_name)
-    except OSError as error:
-        if "gated" in str(error).lower() or "401" in str(error) or "403" in str(error):
-            raise PermissionError(
-                f"{model_name!r} is a gated Hugging Face repo: accept its licence on huggingface.co and log in "
-                "(`hf auth login` or HF_TOKEN), or pass a local folder holding a DINOv3 checkpoint"
-            ) from error
-        raise
 
 
 def _block_stack(model: nn.Module) -> nn.ModuleList:
@@ -55,7 +38,7 @@ class DinoV3FeatureExtractor:
             raise ValueError(f"image_size must be a positive int, got {image_size!r}")
         self.model_name = model_name
         self.image_size = image_size
-        self.model = (model if model is not None else _load_dinov3(model_name)).eval()
+        self.model = (model if model is not None else load_transformers_model("AutoModel", model_name)).eval()
         self._blocks = _block_stack(self.model)
 
     @property
