@@ -1,7 +1,6 @@
 """Random sparse inputs shared by the tests."""
 
 import torch
-
 from sparsetensor import SparseTensor
 
 

@@ -1,7 +1,6 @@
 import pytest
 import torch
 from helpers import random_sparse
-
 from sparsetensor import SparseTensor, VarLenTensor, sparse_cat, sparse_unbind, varlen_cat, varlen_unbind
 
 

@@ -99,7 +99,8 @@ class SparseSpatial2Channel(nn.Module):
         children = self.factor**3
         packed = x.feats.new_zeros(new_coords.shape[0] * children, x.feats.shape[1])
         packed[parent * children + child] = x.feats
-        out = _coarse_tensor(x, packed.reshape(new_coords.shape[0], -1), new_coords, self.factor)
+        packed = packed.reshape(new_coords.shape[0], children * x.feats.shape[1])
+        out = _coarse_tensor(x, packed, new_coords, self.factor)
         if cached is None:
             x.register_spatial_cache(f"spatial2channel_{self.factor}", (new_coords, parent, child))
             _register_coarse_caches(x, out, "channel2spatial", parent, child, grid, self.training, self.factor)
@@ -143,5 +144,5 @@ class SparseChannel2Spatial(nn.Module):
         children = self.factor**3
         if x.feats.shape[1] % children:
             raise ValueError(f"channels ({x.feats.shape[1]}) must be divisible by factor**3 = {children}")
-        unpacked = x.feats.reshape(x.feats.shape[0] * children, -1)
+        unpacked = x.feats.reshape(x.feats.shape[0] * children, x.feats.shape[1] // children)
         return _fine_tensor(x, unpacked[parent * children + child], coords, self.factor, cached is not None)

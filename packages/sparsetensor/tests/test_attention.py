@@ -1,0 +1,51 @@
+import pytest
+import torch
+from sparsetensor import VarLenTensor
+from sparsetensor.ops import scaled_dot_product_attention
+
+
+def naive(q, k, v):
+    """softmax(q k^T / sqrt(d)) v for one sequence [L, H, D]."""
+    s = torch.einsum("ihd,jhd->hij", q, k) / q.shape[-1] ** 0.5
+    return torch.einsum("hij,jhd->ihd", torch.softmax(s, -1), v)
+
+
+def seqs(lengths, heads=2, dim=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(n, heads, dim, generator=g, dtype=torch.float64) for n in lengths]
+
+
+def test_self_attention_packed_qkv_with_empty_item():
+    q, k, v = seqs([3, 0, 5], seed=1), seqs([3, 0, 5], seed=2), seqs([3, 0, 5], seed=3)
+    qkv = VarLenTensor.from_tensor_list([torch.stack(t, 1) for t in zip(q, k, v, strict=True)])
+    out = scaled_dot_product_attention(qkv)
+    assert isinstance(out, VarLenTensor) and out.seqlen.tolist() == [3, 0, 5]
+    for got, a, b, c in zip(out.to_tensor_list(), q, k, v, strict=True):
+        if a.shape[0]:
+            torch.testing.assert_close(got, naive(a, b, c))
+
+
+def test_cross_attention_varlen_query_dense_kv():
+    q = seqs([2, 6], seed=4)
+    kv = torch.randn(2, 7, 2, 2, 4, dtype=torch.float64)
+    out = scaled_dot_product_attention(VarLenTensor.from_tensor_list(q), kv)
+    for b, got in enumerate(out.to_tensor_list()):
+        torch.testing.assert_close(got, naive(q[b], kv[b, :, 0], kv[b, :, 1]))
+
+
+def test_dense_q_k_v_and_backend_env(monkeypatch):
+    q, k, v = (torch.randn(2, 5, 3, 8) for _ in range(3))
+    ref = torch.stack([naive(q[b], k[b], v[b]) for b in range(2)])
+    torch.testing.assert_close(scaled_dot_product_attention(q, k, v), ref, atol=1e-5, rtol=1e-5)
+    monkeypatch.setenv("SPARSETENSOR_ATTN_BACKEND", "sdpa")
+    torch.testing.assert_close(scaled_dot_product_attention(q, k, v), ref, atol=1e-5, rtol=1e-5)
+    monkeypatch.setenv("SPARSETENSOR_ATTN_BACKEND", "bogus")
+    with pytest.raises(ValueError, match="SPARSETENSOR_ATTN_BACKEND"):
+        scaled_dot_product_attention(q, k, v)
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="1, 2 or 3"):
+        scaled_dot_product_attention()
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        scaled_dot_product_attention(torch.randn(2, 3, 1, 4), torch.randn(1, 3, 2, 1, 4))
