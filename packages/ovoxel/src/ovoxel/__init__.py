@@ -3,6 +3,7 @@
 from importlib.metadata import version as _dist_version
 
 from . import _core
+from .convert import textured_mesh_to_volumetric_attr  # noqa: F401
 
 __version__ = _dist_version("ovoxel")
 
