@@ -12,6 +12,7 @@ from .basic import (
 )
 from .conv import SparseConv3d
 from .resample import SparseChannel2Spatial, SparseDownsample, SparseSpatial2Channel, SparseUpsample
+from .rope import SparseRotaryPositionEmbedder
 
 __all__ = [
     "SparseChannel2Spatial",
@@ -24,6 +25,7 @@ __all__ = [
     "SparseLayerNorm32",
     "SparseLinear",
     "SparseReLU",
+    "SparseRotaryPositionEmbedder",
     "SparseSiLU",
     "SparseSpatial2Channel",
     "SparseUpsample",

@@ -2,6 +2,7 @@
 
 from .attention import attention_backend, scaled_dot_product_attention
 from .conv import build_neighbor_map, kernel_offsets, submanifold_conv3d
+from .windowed_attention import window_partition, windowed_cross_attention, windowed_self_attention
 
 __all__ = [
     "attention_backend",
@@ -9,4 +10,7 @@ __all__ = [
     "kernel_offsets",
     "scaled_dot_product_attention",
     "submanifold_conv3d",
+    "window_partition",
+    "windowed_cross_attention",
+    "windowed_self_attention",
 ]
