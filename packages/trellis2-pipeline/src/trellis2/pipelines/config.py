@@ -27,9 +27,9 @@ def locate_pipeline_config(repo_or_dir: str | Path, config_file: str = "pipeline
         raise FileNotFoundError(
             f"{repo_or_dir!r} is neither a folder with {config_file} nor a hub repository id 'owner/name'"
         )
-    from trellis2_models.loading.files import _download
+    from trellis2_models.loading import download_hub_file
 
-    return _download(str(repo_or_dir), config_file, None), None
+    return download_hub_file(str(repo_or_dir), config_file), None
 
 
 def read_pipeline_config(path: Path) -> dict[str, Any]:
