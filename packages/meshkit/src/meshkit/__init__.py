@@ -4,6 +4,7 @@ from importlib.metadata import version as _dist_version
 
 from . import _core, cleanup
 from .bvh import BVH
+from .gltf import PBRMaterial, write_glb, write_obj, write_ply
 from .holes import fill_holes
 from .mesh import Mesh, vertex_normals
 from .remesh import remesh_narrow_band_dc
@@ -14,6 +15,7 @@ __version__ = _dist_version("meshkit")
 __all__ = [
     "BVH",
     "Mesh",
+    "PBRMaterial",
     "SimplifyResult",
     "cleanup",
     "fill_holes",
@@ -21,6 +23,9 @@ __all__ = [
     "remesh_narrow_band_dc",
     "simplify",
     "vertex_normals",
+    "write_glb",
+    "write_obj",
+    "write_ply",
 ]
 
 
