@@ -2,12 +2,17 @@
 
 from .attention import attention_backend, scaled_dot_product_attention
 from .conv import build_neighbor_map, kernel_offsets, submanifold_conv3d
+from .sampling import sample_sparse_volume
+from .serialize import decode_seq, encode_seq
 from .windowed_attention import window_partition, windowed_cross_attention, windowed_self_attention
 
 __all__ = [
     "attention_backend",
     "build_neighbor_map",
+    "decode_seq",
+    "encode_seq",
     "kernel_offsets",
+    "sample_sparse_volume",
     "scaled_dot_product_attention",
     "submanifold_conv3d",
     "window_partition",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .lookup import VoxelLookup
+
 
 def _triple(value: int | tuple[int, int, int], name: str) -> tuple[int, int, int]:
     triple = tuple(value) if isinstance(value, (tuple, list)) else (value,) * 3
@@ -19,11 +21,6 @@ def kernel_offsets(kernel_size: int | tuple[int, int, int], dilation: int | tupl
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
 
 
-def _voxel_keys(coords: torch.Tensor, extent: torch.Tensor) -> torch.Tensor:
-    c = coords.long()
-    return ((c[:, 0] * extent[0] + c[:, 1]) * extent[1] + c[:, 2]) * extent[2] + c[:, 3]
-
-
 def build_neighbor_map(
     coords: torch.Tensor,
     kernel_size: int | tuple[int, int, int],
@@ -31,26 +28,15 @@ def build_neighbor_map(
 ) -> torch.Tensor:
     """Index [N, K] of the voxel at coords[i] + offset[k] in the same batch item, or -1 when it is empty.
 
-    Sort-and-search over 64-bit voxel keys, so it runs with plain torch ops on any device.
+    Sort-and-search over 64-bit voxel keys (see VoxelLookup), so it runs with plain torch ops on any device.
     """
     if coords.dim() != 2 or coords.shape[1] != 4:
         raise ValueError(f"coords must be [N, 4], got {tuple(coords.shape)}")
     offsets = kernel_offsets(kernel_size, dilation).to(coords.device)
-    n = coords.shape[0]
-    if n == 0:
-        return torch.empty(0, offsets.shape[0], dtype=torch.long, device=coords.device)
-    reach = offsets.abs().max(0).values
-    extent = coords[:, 1:].long().max(0).values + 2 * reach + 1
-    shifted = coords.long().clone()
-    shifted[:, 1:] += reach
-    keys = _voxel_keys(shifted, extent)
-    sorted_keys, order = keys.sort()
-    query = shifted[:, None, :].repeat(1, offsets.shape[0], 1)
+    lookup = VoxelLookup(coords, margin=int(offsets.abs().max()))
+    query = coords.long()[:, None, :].repeat(1, offsets.shape[0], 1)
     query[..., 1:] += offsets
-    query_keys = _voxel_keys(query.reshape(-1, 4), extent)
-    pos = torch.searchsorted(sorted_keys, query_keys).clamp_(max=n - 1)
-    found = sorted_keys[pos] == query_keys
-    return torch.where(found, order[pos], torch.full_like(pos, -1)).reshape(n, -1)
+    return lookup.find(query.reshape(-1, 4)).reshape(coords.shape[0], offsets.shape[0])
 
 
 def submanifold_conv3d_reference(

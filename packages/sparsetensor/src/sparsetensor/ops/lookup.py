@@ -1,0 +1,32 @@
+"""Exact voxel lookup by sorted 64-bit keys (torch ops only, so it runs on CPU and GPU alike)."""
+
+from __future__ import annotations
+
+import torch
+
+
+class VoxelLookup:
+    """Find the row of a (batch, x, y, z) voxel among `coords` [N, 4]; queries outside [0, extent) miss."""
+
+    def __init__(self, coords: torch.Tensor, margin: int = 0):
+        self.n = coords.shape[0]
+        self.margin = margin
+        high = coords.long().max(0).values if self.n else torch.zeros(4, dtype=torch.long, device=coords.device)
+        self.extent = high[1:] + 2 * margin + 1
+        self.keys, self.order = self._keys(coords.long()).sort()
+
+    def _keys(self, coords: torch.Tensor) -> torch.Tensor:
+        xyz = coords[:, 1:] + self.margin
+        return ((coords[:, 0] * self.extent[0] + xyz[:, 0]) * self.extent[1] + xyz[:, 1]) * self.extent[2] + xyz[:, 2]
+
+    def find(self, queries: torch.Tensor) -> torch.Tensor:
+        """Row index [M] of each query voxel [M, 4] (int64), -1 where absent."""
+        queries = queries.long()
+        xyz = queries[:, 1:] + self.margin
+        inside = ((xyz >= 0) & (xyz < self.extent)).all(1)
+        if self.n == 0:
+            return torch.full_like(queries[:, 0], -1)
+        keys = self._keys(queries)
+        pos = torch.searchsorted(self.keys, keys).clamp_(max=self.n - 1)
+        hit = inside & (self.keys[pos] == keys)
+        return torch.where(hit, self.order[pos], torch.full_like(pos, -1))
