@@ -89,6 +89,10 @@ def _prepare_textures(material: PbrMaterial) -> dict:
 def _part_samples(part: MeshPart, origin, voxel_size, grid_size, mip_offset):
     """(voxel coords, weights, {attribute: values}) for every (triangle, voxel) pair of one part."""
     corners = part.vertices[part.faces] - origin
+    solid = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1) > 0
+    if not solid.all():  # zero-area faces carry no surface; skip them
+        part = MeshPart(part.vertices, part.faces[solid], part.vertex_normals, part.uv, part.material)
+        corners = corners[solid]
     owners, coords = triangle_voxel_pairs(corners.astype(np.float32), voxel_size.tolist(), grid_size.tolist())
     if owners.size == 0:
         return None
