@@ -24,6 +24,10 @@ MODEL_CLASSES: dict[str, str] = {
     "ElasticSLatFlowModel": "trellis2_models.flows.slat_flow:SLatFlowModel",
     "SparseStructureDecoder": "trellis2_models.ss_vae:SparseStructureDecoder",
     "SparseStructureEncoder": "trellis2_models.ss_vae:SparseStructureEncoder",
+    "FlexiDualGridVaeDecoder": "trellis2_models.sc_vaes:FlexiDualGridVaeDecoder",
+    "FlexiDualGridVaeEncoder": "trellis2_models.sc_vaes:FlexiDualGridVaeEncoder",
+    "SparseUnetVaeDecoder": "trellis2_models.sc_vaes:SparseUnetVaeDecoder",
+    "SparseUnetVaeEncoder": "trellis2_models.sc_vaes:SparseUnetVaeEncoder",
 }
 
 

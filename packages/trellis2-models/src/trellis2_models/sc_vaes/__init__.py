@@ -1,0 +1,14 @@
+"""TRELLIS.2 sparse-convolution VAEs: the flexible-dual-grid shape VAE and the sparse U-Net texture VAE."""
+
+from .fdg import DualGrid, FlexiDualGridVaeDecoder, FlexiDualGridVaeEncoder
+from .unet import SparseUnetVaeDecoder, SparseUnetVaeEncoder
+from .voxels import SparseVoxels
+
+__all__ = [
+    "DualGrid",
+    "FlexiDualGridVaeDecoder",
+    "FlexiDualGridVaeEncoder",
+    "SparseUnetVaeDecoder",
+    "SparseUnetVaeEncoder",
+    "SparseVoxels",
+]

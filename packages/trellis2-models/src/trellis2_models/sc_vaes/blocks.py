@@ -1,0 +1,116 @@
+"""Building blocks of the TRELLIS.2 sparse VAEs (names and state-dict keys as in upstream checkpoints)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .voxels import CHILDREN, SparseVoxels, SubmanifoldConv3d, channel_to_spatial, spatial_to_channel
+
+
+class LayerNorm32(nn.LayerNorm):
+    """LayerNorm computed in float32 whatever the input dtype, result cast back (keeps fp16 blocks stable)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).to(x.dtype)
+
+
+class _Checkpointed(nn.Module):
+    """Base for blocks that may recompute activations in backward (`use_checkpoint`) to save training memory."""
+
+    def __init__(self, use_checkpoint: bool) -> None:
+        super().__init__()
+        self.use_checkpoint = use_checkpoint
+
+    def forward(self, *args):
+        if self.use_checkpoint and torch.is_grad_enabled():
+            return checkpoint(self._forward, *args, use_reentrant=False)
+        return self._forward(*args)
+
+
+class SparseConvNeXtBlock3d(_Checkpointed):
+    """Residual block: sparse 3x3x3 conv, LayerNorm, then a two-layer SiLU MLP."""
+
+    def __init__(self, channels: int, mlp_ratio: float = 4.0, use_checkpoint: bool = False) -> None:
+        super().__init__(use_checkpoint)
+        hidden = int(channels * mlp_ratio)
+        self.norm = LayerNorm32(channels, eps=1e-6)
+        self.conv = SubmanifoldConv3d(channels, channels)
+        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.SiLU(), nn.Linear(hidden, channels))
+
+    def _forward(self, x: SparseVoxels) -> SparseVoxels:
+        h = self.conv(x).feats
+        return x.replace(self.mlp(self.norm(h)) + x.feats)
+
+
+class SparseResBlockC2S3d(_Checkpointed):
+    """Upsampling residual block: conv to 8x channels, then channel-to-spatial into the chosen children.
+
+    Children come from its own subdivision logits (`pred_subdiv`) or from a guide passed to forward; the block
+    returns `(voxels, logits)` when it predicts them.
+    """
+
+    def __init__(self, channels: int, out_channels: int, use_checkpoint: bool = False, pred_subdiv: bool = True):
+        super().__init__(use_checkpoint)
+        if channels % CHILDREN or out_channels % (channels // CHILDREN):
+            raise ValueError(f"channels {channels} must split into 8 children evenly dividing {out_channels}")
+        self.out_channels = out_channels
+        self.pred_subdiv = pred_subdiv
+        self.norm1 = LayerNorm32(channels, eps=1e-6)
+        self.norm2 = LayerNorm32(out_channels, elementwise_affine=False, eps=1e-6)
+        self.conv1 = SubmanifoldConv3d(channels, out_channels * CHILDREN)
+        self.conv2 = SubmanifoldConv3d(out_channels, out_channels)
+        if pred_subdiv:
+            self.to_subdiv = nn.Linear(channels, CHILDREN)
+
+    def _forward(self, x: SparseVoxels, guide_logits: torch.Tensor | None = None):
+        logits = self.to_subdiv(x.feats) if self.pred_subdiv else guide_logits
+        if logits is None:
+            raise ValueError("a decoder built with pred_subdiv=False needs guide subdivisions (guide_subs)")
+        children = logits > 0
+        h = self.conv1(x.replace(F.silu(self.norm1(x.feats))))
+        h = channel_to_spatial(h, children)
+        skip = channel_to_spatial(x, children).feats
+        skip = skip.repeat_interleave(self.out_channels // skip.shape[1], dim=1)
+        h = self.conv2(h.replace(F.silu(self.norm2(h.feats))))
+        out = h.replace(h.feats + skip)
+        return (out, logits) if self.pred_subdiv else out
+
+
+class SparseResBlockS2C3d(_Checkpointed):
+    """Downsampling residual block: conv to 1/8 channels, then spatial-to-channel into the parent voxels."""
+
+    def __init__(self, channels: int, out_channels: int, use_checkpoint: bool = False) -> None:
+        super().__init__(use_checkpoint)
+        if out_channels % CHILDREN or (channels * CHILDREN) % out_channels:
+            raise ValueError(f"out_channels {out_channels} must be a multiple of 8 dividing 8 * {channels}")
+        self.out_channels = out_channels
+        self.norm1 = LayerNorm32(channels, eps=1e-6)
+        self.norm2 = LayerNorm32(out_channels, elementwise_affine=False, eps=1e-6)
+        self.conv1 = SubmanifoldConv3d(channels, out_channels // CHILDREN)
+        self.conv2 = SubmanifoldConv3d(out_channels, out_channels)
+
+    def _forward(self, x: SparseVoxels) -> SparseVoxels:
+        h = spatial_to_channel(self.conv1(x.replace(F.silu(self.norm1(x.feats)))))
+        merged = spatial_to_channel(x).feats
+        skip = merged.reshape(len(merged), self.out_channels, -1).mean(dim=-1)
+        h = self.conv2(h.replace(F.silu(self.norm2(h.feats))))
+        return h.replace(h.feats + skip)
+
+
+BLOCK_TYPES: dict[str, type[nn.Module]] = {
+    "SparseConvNeXtBlock3d": SparseConvNeXtBlock3d,
+    "SparseResBlockC2S3d": SparseResBlockC2S3d,
+    "SparseResBlockS2C3d": SparseResBlockS2C3d,
+}
+
+
+def block_class(name: str) -> type[nn.Module]:
+    """Look up a block type named in a checkpoint config, with a clear error for unsupported ones."""
+    if name not in BLOCK_TYPES:
+        raise ValueError(f"unsupported sparse VAE block type {name!r}; supported: {sorted(BLOCK_TYPES)}")
+    return BLOCK_TYPES[name]
