@@ -59,7 +59,6 @@ class MipTexture:
         wx, wy = (x - x0 - 0.5)[:, None], (y - y0 - 0.5)[:, None]
         xa, xb = self._wrap(x0, width), self._wrap(x0 + 1, width)
         ya, yb = self._wrap(y0, height), self._wrap(y0 + 1, height)
-        texels = texels.astype(np.float32)
         top = (1 - wx) * texels[ya, xa] + wx * texels[ya, xb]
         bottom = (1 - wx) * texels[yb, xa] + wx * texels[yb, xb]
         return ((1 - wy) * top + wy * bottom) / 255.0

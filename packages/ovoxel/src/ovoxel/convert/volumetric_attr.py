@@ -49,34 +49,34 @@ def _barycentrics(points: np.ndarray, corners: np.ndarray, normal: np.ndarray):
     return np.stack([1 - v - w, v, w], axis=1), distance
 
 
-def _textured(texture: MipTexture | None, channels: slice, uv, level, count: int) -> np.ndarray:
+def _textured(texture: MipTexture | None, channels: int, uv, level) -> np.ndarray:
+    """All channels of one texture at the samples (ones where the material has no such texture)."""
     if texture is None:
-        return np.ones((count, channels.stop - channels.start))
-    return texture.sample(uv[:, 0], uv[:, 1], level + np.log2(texture.size))[:, channels]
+        return np.ones((len(uv), channels))
+    return texture.sample(uv[:, 0], uv[:, 1], level + np.log2(texture.size))
 
 
 def _material_samples(material: PbrMaterial, textures: dict, uv, footprint, mip_offset, frame, vertex_normal):
     """glTF metal-roughness values for samples of one material; returns {attribute: float (n, C)}."""
-    count = len(uv)
     level = np.log2(footprint) + mip_offset
-    base = _textured(textures["base"], slice(0, 3), uv, level, count) * material.base_color_factor[:3]
-    mr = textures["mr"]
-    metallic = _textured(mr, slice(2, 3), uv, level, count) * material.metallic_factor
-    roughness = _textured(mr, slice(1, 2), uv, level, count) * material.roughness_factor
-    emissive = _textured(textures["emissive"], slice(0, 3), uv, level, count) * material.emissive_factor
-    alpha = np.ones((count, 1))
+    base = _textured(textures["base"], 4, uv, level)
+    metal_rough = _textured(textures["mr"], 3, uv, level)
+    emissive = _textured(textures["emissive"], 3, uv, level)[:, :3] * material.emissive_factor
+    alpha = np.ones((len(uv), 1))
     if material.alpha_mode != 0:
-        alpha = _textured(textures["base"], slice(3, 4), uv, level, count) * material.base_color_factor[3]
+        alpha = base[:, 3:4] * material.base_color_factor[3]
         if material.alpha_mode == 1:
             alpha = (alpha >= material.alpha_cutoff).astype(np.float64)
     normal = vertex_normal
     if textures["normal"] is not None:
-        local = _textured(textures["normal"], slice(0, 3), uv, level, count) * 2 - 1
+        local = _textured(textures["normal"], 3, uv, level) * 2 - 1
         tangent, bitangent = frame
         normal = local[:, :1] * tangent + local[:, 1:2] * bitangent + local[:, 2:3] * vertex_normal
         normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-30)
-    return {"base_color": base, "metallic": metallic, "roughness": roughness, "emissive": emissive,
-            "alpha": alpha, "normal": normal}
+    return {"base_color": base[:, :3] * material.base_color_factor[:3],
+            "metallic": metal_rough[:, 2:3] * material.metallic_factor,
+            "roughness": metal_rough[:, 1:2] * material.roughness_factor,
+            "emissive": emissive, "alpha": alpha, "normal": normal}
 
 
 def _prepare_textures(material: PbrMaterial) -> dict:
