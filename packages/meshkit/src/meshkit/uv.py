@@ -1,0 +1,146 @@
+"""UV unwrapping: normal-cone charts, per-chart orthographic projection, shelf packing with a texel gutter.
+
+Charts are edge-connected faces whose normals lie closest to the same one of six axis directions (so every normal is
+within ~55 degrees of its chart's direction); each chart is projected onto the plane of its area-weighted mean
+normal (falling back to its axis plane if that would flip a triangle), rotated to its principal axes and packed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import _geometry
+from .mesh import face_areas, face_normals
+from .topology import edge_table
+from .validation import check_mesh
+
+_AXES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.float64)
+
+
+class UVUnwrap(NamedTuple):
+    """Result of :func:`unwrap_uv`: per-new-vertex ``uvs`` (V', 2) in [0, 1], re-indexed ``faces`` (F, 3), the input
+    vertex each new vertex copies (``vertex_map`` (V',)) and each face's chart id (``chart_of_face`` (F,))."""
+
+    uvs: np.ndarray
+    faces: np.ndarray
+    vertex_map: np.ndarray
+    chart_of_face: np.ndarray
+
+
+def segment_charts(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Chart id per face: connected (through manifold edges) faces whose normals pick the same axis direction."""
+    direction = np.argmax(face_normals(vertices, faces) @ _AXES.T, axis=1)
+    pairs = edge_table(faces).manifold_pairs() // 3
+    pairs = pairs[direction[pairs[:, 0]] == direction[pairs[:, 1]]]
+    return _geometry.connected_components(len(faces), np.ascontiguousarray(pairs, dtype=np.int64))
+
+
+def _plane_bases(normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors spanning the plane orthogonal to each (unit) normal, right-handed with it."""
+    helper = np.where(np.abs(normals[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+    first = np.cross(normals, helper)
+    first /= np.linalg.norm(first, axis=1, keepdims=True)
+    return first, np.cross(normals, first)
+
+
+def project_charts(vertices: np.ndarray, faces: np.ndarray, chart: np.ndarray) -> np.ndarray:
+    """Per-corner 2-D chart coordinates (F, 3, 2) in mesh units, each chart rotated to its principal axes."""
+    num_charts = int(chart.max()) + 1
+    weighted = face_normals(vertices, faces, normalize=False)
+    direction = np.argmax(weighted @ _AXES.T, axis=1)
+    mean = np.zeros((num_charts, 3))
+    np.add.at(mean, chart, weighted)
+    mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-300)
+    # A mean normal that leaves some face facing away would flip it: use the chart's axis direction there.
+    bad = np.zeros(num_charts, bool)
+    np.logical_or.at(bad, chart, np.einsum("ij,ij->i", weighted, mean[chart]) <= 0)
+    chart_axis = np.zeros(num_charts, np.int64)
+    chart_axis[chart] = direction
+    mean[bad] = _AXES[chart_axis[bad]]
+    u_axis, v_axis = _plane_bases(mean)
+    corners = vertices[faces]  # (F, 3, 3)
+    coords = np.stack([np.einsum("fkc,fc->fk", corners, u_axis[chart]),
+                       np.einsum("fkc,fc->fk", corners, v_axis[chart])], axis=-1)
+    return _align_principal_axes(coords, chart, num_charts, face_areas(vertices, faces))
+
+
+def _align_principal_axes(coords: np.ndarray, chart: np.ndarray, num_charts: int, areas: np.ndarray) -> np.ndarray:
+    """Rotate each chart so its area-weighted principal axis lies along u (tighter bounding boxes for packing)."""
+    centroid = coords.mean(axis=1)
+    weight = np.zeros(num_charts)
+    np.add.at(weight, chart, areas)
+    first = np.zeros((num_charts, 2))
+    np.add.at(first, chart, centroid * areas[:, None])
+    first /= np.maximum(weight, 1e-300)[:, None]
+    offset = centroid - first[chart]
+    second = np.zeros((num_charts, 3))
+    np.add.at(second, chart, np.stack([offset[:, 0] ** 2, offset[:, 0] * offset[:, 1], offset[:, 1] ** 2], 1)
+              * areas[:, None])
+    angle = 0.5 * np.arctan2(2 * second[:, 1], second[:, 0] - second[:, 2])
+    cos, sin = np.cos(angle)[chart, None], np.sin(angle)[chart, None]
+    return np.stack([coords[..., 0] * cos + coords[..., 1] * sin, -coords[..., 0] * sin + coords[..., 1] * cos], -1)
+
+
+def _shelf_pack(sizes: np.ndarray, gutter: int, texture_size: int) -> np.ndarray | None:
+    """Integer texel offsets for boxes of ``sizes`` (N, 2) (width, height) on shelves, tallest first; None if they
+    do not fit in ``texture_size`` with ``gutter`` empty texels between boxes and around the border."""
+    order = np.argsort(-sizes[:, 1], kind="stable")
+    offsets = np.zeros_like(sizes)
+    x = y = gutter
+    shelf_height = 0
+    for index in order:
+        width, height = sizes[index]
+        if x + width + gutter > texture_size:
+            x, y = gutter, y + shelf_height + gutter
+            shelf_height = 0
+        if x + width + gutter > texture_size or y + height + gutter > texture_size:
+            return None
+        offsets[index] = (x, y)
+        x += width + gutter
+        shelf_height = max(shelf_height, height)
+    return offsets
+
+
+def pack_charts(coords: np.ndarray, chart: np.ndarray, texture_size: int, gutter: int) -> np.ndarray:
+    """Scale all charts uniformly and place them without overlap in the unit square; returns per-corner UVs."""
+    num_charts = int(chart.max()) + 1
+    flat = coords.reshape(-1, 2)
+    corner_chart = np.repeat(chart, 3)
+    low = np.full((num_charts, 2), np.inf)
+    high = np.full((num_charts, 2), -np.inf)
+    np.minimum.at(low, corner_chart, flat)
+    np.maximum.at(high, corner_chart, flat)
+    extent = high - low
+    usable = texture_size - 2 * gutter
+    scale = 0.8 * usable / np.sqrt(np.sum((extent[:, 0] + 1e-12) * (extent[:, 1] + 1e-12)))
+    scale = min(scale, (usable - 1) / max(extent.max(), 1e-300))
+    while True:
+        sizes = np.ceil(extent * scale).astype(np.int64) + 1
+        offsets = _shelf_pack(sizes, gutter, texture_size)
+        if offsets is not None:
+            break
+        scale *= 0.95
+        if scale * extent.max() < 1e-9 or np.count_nonzero(sizes) and sizes.sum(axis=0).max() > 1e12:
+            raise ValueError("charts cannot be packed: raise texture_size or lower gutter")
+    # Inside its box of n texels a chart spans [0.5, n - 0.5] texel units, so the box edges hold no chart area.
+    texel = (flat - low[corner_chart]) * scale + offsets[corner_chart] + 0.5
+    return (texel / texture_size).reshape(-1, 3, 2)
+
+
+def unwrap_uv(vertices: Any, faces: Any, texture_size: int = 1024, gutter: int = 2) -> UVUnwrap:
+    """Cut the mesh into charts, flatten and pack them into [0, 1]^2 so that, at ``texture_size``, charts are at
+    least ``gutter`` texels apart; vertices on chart seams are split (``vertex_map`` points back to the input)."""
+    v, f = check_mesh(vertices, faces)
+    if int(texture_size) != texture_size or texture_size < 8:
+        raise ValueError(f"texture_size must be an int >= 8, got {texture_size!r}")
+    if int(gutter) != gutter or gutter < 0:
+        raise ValueError(f"gutter must be a non-negative int, got {gutter!r}")
+    chart = segment_charts(v, f)
+    corner_uv = pack_charts(project_charts(v, f, chart), chart, int(texture_size), int(gutter))
+    # One output vertex per (input vertex, chart) pair: seam vertices are duplicated, one copy per chart.
+    keys = f.reshape(-1) * (int(chart.max()) + 1) + np.repeat(chart, 3)
+    unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    uvs = corner_uv.reshape(-1, 2)[first]
+    return UVUnwrap(uvs=uvs, faces=inverse.reshape(-1, 3), vertex_map=f.reshape(-1)[first], chart_of_face=chart)
