@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from sparsetensor import SparseTensor
 from trellis2_models import from_pretrained
-from trellis2_models.sc_vaes import DualGrid, FlexiDualGridVaeDecoder, SparseUnetVaeDecoder, SparseVoxels
+from trellis2_models.sc_vaes import DualGrid, FlexiDualGridVaeDecoder, SparseUnetVaeDecoder
 
 PARITY = Path(__file__).resolve().parents[3] / ".." / "shared" / "parity"
 TOLERANCE = 1e-4
@@ -41,7 +42,7 @@ def assert_sparse_close(coords, feats, ref_coords, ref_feats):
 def shape_case():
     model = from_pretrained(str(PARITY / "shape_dec"), dtype=torch.float32)
     io = load_file(PARITY / "shape_dec.io.safetensors")
-    return model, io, SparseVoxels(io["feats"], io["coords"])
+    return model, io, SparseTensor(io["feats"], io["coords"])
 
 
 def test_shape_decoder_raw_output_and_subdivisions(shape_case):
@@ -85,7 +86,7 @@ def test_texture_decoder_guided_by_shape_subdivisions():
     model = from_pretrained(str(PARITY / "tex_dec"), dtype=torch.float32)
     assert isinstance(model, SparseUnetVaeDecoder) and not model.pred_subdiv
     io = load_file(PARITY / "tex_dec.io.safetensors")
-    latent = SparseVoxels(io["feats"], io["coords"])
+    latent = SparseTensor(io["feats"], io["coords"])
     with torch.no_grad():
         out = model(latent, guide_subs=[io["sub0_logits"], io["sub1_logits"]])
     assert_sparse_close(out.coords, out.feats, io["out_coords"], io["out_feats"])

@@ -2,7 +2,6 @@
 
 from .fdg import DualGrid, FlexiDualGridVaeDecoder, FlexiDualGridVaeEncoder
 from .unet import SparseUnetVaeDecoder, SparseUnetVaeEncoder
-from .voxels import SparseVoxels
 
 __all__ = [
     "DualGrid",
@@ -10,5 +9,4 @@ __all__ = [
     "FlexiDualGridVaeEncoder",
     "SparseUnetVaeDecoder",
     "SparseUnetVaeEncoder",
-    "SparseVoxels",
 ]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from sparsetensor import SparseTensor
+from sparsetensor.nn import SparseChannel2Spatial, SparseConv3d, SparseSpatial2Channel
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .voxels import CHILDREN, SparseVoxels, SubmanifoldConv3d, channel_to_spatial, spatial_to_channel
+CHILDREN = 8  # a voxel splits into 2x2x2 children; child k sits at offset (k & 1, k >> 1 & 1, k >> 2 & 1)
 
 
 class LayerNorm32(nn.LayerNorm):
@@ -39,10 +41,10 @@ class SparseConvNeXtBlock3d(_Checkpointed):
         super().__init__(use_checkpoint)
         hidden = int(channels * mlp_ratio)
         self.norm = LayerNorm32(channels, eps=1e-6)
-        self.conv = SubmanifoldConv3d(channels, channels)
+        self.conv = SparseConv3d(channels, channels, 3)
         self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.SiLU(), nn.Linear(hidden, channels))
 
-    def _forward(self, x: SparseVoxels) -> SparseVoxels:
+    def _forward(self, x: SparseTensor) -> SparseTensor:
         h = self.conv(x).feats
         return x.replace(self.mlp(self.norm(h)) + x.feats)
 
@@ -62,19 +64,21 @@ class SparseResBlockC2S3d(_Checkpointed):
         self.pred_subdiv = pred_subdiv
         self.norm1 = LayerNorm32(channels, eps=1e-6)
         self.norm2 = LayerNorm32(out_channels, elementwise_affine=False, eps=1e-6)
-        self.conv1 = SubmanifoldConv3d(channels, out_channels * CHILDREN)
-        self.conv2 = SubmanifoldConv3d(out_channels, out_channels)
+        self.conv1 = SparseConv3d(channels, out_channels * CHILDREN, 3)
+        self.conv2 = SparseConv3d(out_channels, out_channels, 3)
         if pred_subdiv:
             self.to_subdiv = nn.Linear(channels, CHILDREN)
+        self.updown = SparseChannel2Spatial(2)
 
-    def _forward(self, x: SparseVoxels, guide_logits: torch.Tensor | None = None):
+    def _forward(self, x: SparseTensor, guide_logits: torch.Tensor | None = None):
         logits = self.to_subdiv(x.feats) if self.pred_subdiv else guide_logits
         if logits is None:
             raise ValueError("a decoder built with pred_subdiv=False needs guide subdivisions (guide_subs)")
-        children = logits > 0
-        h = self.conv1(x.replace(F.silu(self.norm1(x.feats))))
-        h = channel_to_spatial(h, children)
-        skip = channel_to_spatial(x, children).feats
+        if logits.shape != (x.feats.shape[0], CHILDREN):
+            raise ValueError(f"subdivision logits must be [{x.feats.shape[0]}, 8], got {tuple(logits.shape)}")
+        children = x.replace(logits > 0)
+        h = self.updown(self.conv1(x.replace(F.silu(self.norm1(x.feats)))), children)
+        skip = self.updown(x, children).feats
         skip = skip.repeat_interleave(self.out_channels // skip.shape[1], dim=1)
         h = self.conv2(h.replace(F.silu(self.norm2(h.feats))))
         out = h.replace(h.feats + skip)
@@ -91,12 +95,13 @@ class SparseResBlockS2C3d(_Checkpointed):
         self.out_channels = out_channels
         self.norm1 = LayerNorm32(channels, eps=1e-6)
         self.norm2 = LayerNorm32(out_channels, elementwise_affine=False, eps=1e-6)
-        self.conv1 = SubmanifoldConv3d(channels, out_channels // CHILDREN)
-        self.conv2 = SubmanifoldConv3d(out_channels, out_channels)
+        self.conv1 = SparseConv3d(channels, out_channels // CHILDREN, 3)
+        self.conv2 = SparseConv3d(out_channels, out_channels, 3)
+        self.updown = SparseSpatial2Channel(2)
 
-    def _forward(self, x: SparseVoxels) -> SparseVoxels:
-        h = spatial_to_channel(self.conv1(x.replace(F.silu(self.norm1(x.feats)))))
-        merged = spatial_to_channel(x).feats
+    def _forward(self, x: SparseTensor) -> SparseTensor:
+        h = self.updown(self.conv1(x.replace(F.silu(self.norm1(x.feats)))))
+        merged = self.updown(x).feats
         skip = merged.reshape(len(merged), self.out_channels, -1).mean(dim=-1)
         h = self.conv2(h.replace(F.silu(self.norm2(h.feats))))
         return h.replace(h.feats + skip)

@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from sparsetensor import SparseTensor
 
 from .unet import SparseUnetVaeDecoder, SparseUnetVaeEncoder
-from .voxels import SparseVoxels
 
 DUAL_GRID_CHANNELS = 7  # 3 dual-vertex offsets, 3 edge-intersection logits, 1 quad-split weight
 ENCODER_INPUT_CHANNELS = 6  # 3 dual-vertex offsets, 3 intersection flags
@@ -55,9 +55,9 @@ class FlexiDualGridVaeEncoder(SparseUnetVaeEncoder):
         super().__init__(ENCODER_INPUT_CHANNELS, model_channels, latent_channels, num_blocks, block_type,
                          down_block_type, block_args, use_fp16)
 
-    def forward(self, offsets: SparseVoxels, intersected: SparseVoxels, sample_posterior: bool = False,
+    def forward(self, offsets: SparseTensor, intersected: SparseTensor, sample_posterior: bool = False,
                 return_raw: bool = False):
-        """Encode a dual grid given as two SparseVoxels with the same coords (offsets [N,3], flags [N,3])."""
+        """Encode a dual grid given as two SparseTensor with the same coords (offsets [N,3], flags [N,3])."""
         if not torch.equal(offsets.coords, intersected.coords):
             raise ValueError("offsets and intersected must share the same coords")
         feats = torch.cat([offsets.feats.float() - 0.5, intersected.feats.float() - 0.5], dim=1)
@@ -88,16 +88,16 @@ class FlexiDualGridVaeDecoder(SparseUnetVaeDecoder):
         """Change the output grid size (the pipeline decodes at 512, 1024 or 1536)."""
         self.resolution = resolution
 
-    def to_dual_grids(self, raw: SparseVoxels) -> list[DualGrid]:
+    def to_dual_grids(self, raw: SparseTensor) -> list[DualGrid]:
         """Map the raw 7-channel output to one DualGrid per batch item."""
         grids = []
-        for item in raw.split():
-            feats = item.feats.float()
+        for rows in raw.layout:
+            feats, coords = raw.feats[rows].float(), raw.coords[rows]
             offsets = (1 + 2 * self.voxel_margin) * torch.sigmoid(feats[:, 0:3]) - self.voxel_margin
-            grids.append(DualGrid(item.coords[:, 1:], offsets, feats[:, 3:6] > 0, F.softplus(feats[:, 6:7]),
+            grids.append(DualGrid(coords[:, 1:], offsets, feats[:, 3:6] > 0, F.softplus(feats[:, 6:7]),
                                   self.resolution))
         return grids
 
-    def forward(self, latent: SparseVoxels) -> list[DualGrid]:  # type: ignore[override]
+    def forward(self, latent: SparseTensor) -> list[DualGrid]:  # type: ignore[override]
         """Decode a batch of shape latents into dual grids (meshes are extracted from them by ovoxel)."""
         return self.to_dual_grids(self.decode_features(latent)[0])

@@ -6,10 +6,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from sparsetensor import SparseTensor
+from sparsetensor.nn import SparseConv3d
 from torch import nn
 
 from .blocks import SparseResBlockC2S3d, block_class
-from .voxels import SparseVoxels, SubmanifoldConv3d
 
 
 def _build_levels(
@@ -50,7 +51,7 @@ class _MixedPrecision(nn.Module):
             raise ValueError(f"unsupported block dtype {dtype}")
         self.dtype = dtype
         for module in self.blocks.modules():
-            if isinstance(module, (nn.Linear, SubmanifoldConv3d)):
+            if isinstance(module, (nn.Linear, SparseConv3d)):
                 module.to(dtype)
 
     def convert_to_fp32(self) -> None:
@@ -78,7 +79,7 @@ class SparseUnetVaeEncoder(_MixedPrecision):
         self.blocks = _build_levels(model_channels, num_blocks, block_type, down_block_type, block_args)
         self._set_block_dtype(use_fp16)
 
-    def forward(self, x: SparseVoxels, sample_posterior: bool = False, return_raw: bool = False):
+    def forward(self, x: SparseTensor, sample_posterior: bool = False, return_raw: bool = False):
         """Encode; returns the latent, or `(latent, mean, logvar)` when `return_raw`."""
         h = x.replace(self.input_layer(x.feats.float()).to(self.dtype))
         for level in self.blocks:
@@ -123,8 +124,11 @@ class SparseUnetVaeDecoder(_MixedPrecision):
         """How many times the decoder doubles the resolution."""
         return len(self.blocks) - 1
 
-    def _run_levels(self, x: SparseVoxels, levels: int, guide_subs: list[torch.Tensor] | None):
-        h = x.replace(self.from_latent(x.feats.float()).to(self.dtype))
+    def _run_levels(self, x: SparseTensor, levels: int, guide_subs: list[torch.Tensor] | None):
+        if not isinstance(x, SparseTensor):
+            raise TypeError(f"latent must be a sparsetensor.SparseTensor, got {type(x).__name__}")
+        # A fresh tensor: subdivisions must come from the logits, never from resampling caches the latent may carry.
+        h = SparseTensor(self.from_latent(x.feats.float()).to(self.dtype), x.coords)
         logits = []
         for i, level in enumerate(self.blocks[:levels]):
             for block in level:
@@ -139,11 +143,11 @@ class SparseUnetVaeDecoder(_MixedPrecision):
         return h, logits
 
     def decode_features(
-        self, latent: SparseVoxels, guide_subs: list[torch.Tensor | SparseVoxels] | None = None
-    ) -> tuple[SparseVoxels, list[torch.Tensor]]:
+        self, latent: SparseTensor, guide_subs: list[torch.Tensor | SparseTensor] | None = None
+    ) -> tuple[SparseTensor, list[torch.Tensor]]:
         """Raw output (layer-normed, output layer applied) and each up block's subdivision logits [N_k, 8].
 
-        `guide_subs` (one [N_k, 8] logits tensor or SparseVoxels per up block; child exists where > 0) is
+        `guide_subs` (one [N_k, 8] logits tensor or SparseTensor per up block; child exists where > 0) is
         required when `pred_subdiv=False` and rejected otherwise.
         """
         if self.pred_subdiv and guide_subs is not None:
@@ -151,16 +155,16 @@ class SparseUnetVaeDecoder(_MixedPrecision):
         if guide_subs is not None:
             if len(guide_subs) != self.num_upsamplings:
                 raise ValueError(f"need {self.num_upsamplings} guide subdivisions, got {len(guide_subs)}")
-            guide_subs = [g.feats if isinstance(g, SparseVoxels) else g for g in guide_subs]
+            guide_subs = [g.feats if isinstance(g, SparseTensor) else g for g in guide_subs]
         h, logits = self._run_levels(latent, len(self.blocks), guide_subs)
         out = self.output_layer(F.layer_norm(h.feats.float(), h.feats.shape[-1:]))
         return h.replace(out), logits
 
-    def forward(self, latent: SparseVoxels, guide_subs: list[torch.Tensor] | None = None) -> SparseVoxels:
+    def forward(self, latent: SparseTensor, guide_subs: list[torch.Tensor] | None = None) -> SparseTensor:
         """Decoded attribute voxels (raw output; the pipeline maps attributes with `*0.5 + 0.5`)."""
         return self.decode_features(latent, guide_subs)[0]
 
-    def upsample(self, latent: SparseVoxels, upsample_times: int) -> torch.Tensor:
+    def upsample(self, latent: SparseTensor, upsample_times: int) -> torch.Tensor:
         """Coords [N, 4] after `upsample_times` predicted subdivisions (used to grow a coarse structure)."""
         if not self.pred_subdiv:
             raise ValueError("upsample needs a decoder that predicts its subdivisions (pred_subdiv=True)")
