@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import torch
 
 from .lookup import VoxelLookup
@@ -34,9 +37,7 @@ def build_neighbor_map(
         raise ValueError(f"coords must be [N, 4], got {tuple(coords.shape)}")
     offsets = kernel_offsets(kernel_size, dilation).to(coords.device)
     lookup = VoxelLookup(coords, margin=int(offsets.abs().max()))
-    query = coords.long()[:, None, :].repeat(1, offsets.shape[0], 1)
-    query[..., 1:] += offsets
-    return lookup.find(query.reshape(-1, 4)).reshape(coords.shape[0], offsets.shape[0])
+    return lookup.find_shifted(coords, offsets)
 
 
 def submanifold_conv3d_reference(
@@ -76,4 +77,23 @@ def submanifold_conv3d(
         raise ValueError(f"bias must be [{weight.shape[0]}], got {tuple(bias.shape)}")
     if neighbor_map is None:
         neighbor_map = build_neighbor_map(coords, tuple(weight.shape[1:4]), dilation)
+    if conv_backend(feats, weight) == "triton":
+        from .conv_triton import submanifold_conv3d_triton
+
+        return submanifold_conv3d_triton(feats, neighbor_map, weight, bias)
     return submanifold_conv3d_reference(feats, neighbor_map, weight, bias)
+
+
+def conv_backend(feats: torch.Tensor, weight: torch.Tensor) -> str:
+    """'triton' for CUDA inference when triton is importable, else 'torch'; SPARSETENSOR_CONV_BACKEND overrides.
+
+    The Triton kernel is forward-only, so tensors that need gradients always take the torch path.
+    """
+    chosen = os.environ.get("SPARSETENSOR_CONV_BACKEND")
+    if chosen not in (None, "", "triton", "torch"):
+        raise ValueError(f"SPARSETENSOR_CONV_BACKEND={chosen!r}; expected 'triton' or 'torch'")
+    if torch.is_grad_enabled() and (feats.requires_grad or weight.requires_grad):
+        return "torch"
+    if chosen:
+        return chosen
+    return "triton" if feats.is_cuda and importlib.util.find_spec("triton") is not None else "torch"

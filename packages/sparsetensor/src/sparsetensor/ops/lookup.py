@@ -19,6 +19,17 @@ class VoxelLookup:
         xyz = coords[:, 1:] + self.margin
         return ((coords[:, 0] * self.extent[0] + xyz[:, 0]) * self.extent[1] + xyz[:, 1]) * self.extent[2] + xyz[:, 2]
 
+    def find_shifted(self, coords: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Row index [M, K] of coords[m] + offsets[k] (|offsets| <= margin, so keys shift linearly), -1 if absent."""
+        if offsets.numel() and int(offsets.abs().max()) > self.margin:
+            raise ValueError(f"offsets exceed the lookup margin {self.margin}")
+        shift = (offsets[:, 0] * self.extent[1] + offsets[:, 1]) * self.extent[2] + offsets[:, 2]
+        keys = self._keys(coords.long())[:, None] + shift.to(coords.device)[None, :]
+        if self.n == 0:
+            return torch.full_like(keys, -1)
+        pos = torch.searchsorted(self.keys, keys.reshape(-1)).clamp_(max=self.n - 1).reshape(keys.shape)
+        return torch.where(self.keys[pos] == keys, self.order[pos], torch.full_like(pos, -1))
+
     def find(self, queries: torch.Tensor) -> torch.Tensor:
         """Row index [M] of each query voxel [M, 4] (int64), -1 where absent."""
         queries = queries.long()
