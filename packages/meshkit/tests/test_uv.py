@@ -76,3 +76,11 @@ def test_unwrap_and_raster_errors():
         rasterize_uv(vertices[:, :2], faces, 0)
     with pytest.raises(ValueError, match="index out of range"):
         rasterize_uv(vertices[:, :2], faces + 1000, 16)
+
+
+def test_unwrap_noisy_surface_has_no_flipped_triangles_and_few_charts():
+    vertices, faces = icosphere(4)
+    vertices = vertices * (1 + 0.01 * np.random.default_rng(1).standard_normal((len(vertices), 1)))
+    result = unwrap_uv(vertices, faces, texture_size=512)
+    assert (signed_areas(result.uvs, result.faces) > 0).all()
+    assert result.chart_of_face.max() + 1 < len(faces) // 20

@@ -29,12 +29,31 @@ class UVUnwrap(NamedTuple):
     chart_of_face: np.ndarray
 
 
-def segment_charts(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Chart id per face: connected (through manifold edges) faces whose normals pick the same axis direction."""
-    direction = np.argmax(face_normals(vertices, faces) @ _AXES.T, axis=1)
+def chart_directions(normals: np.ndarray, pairs: np.ndarray, smoothing: int = 4) -> np.ndarray:
+    """Axis index per face, chosen from normals averaged over edge neighbours (``smoothing`` rounds) so that surface
+    noise does not shatter charts; a face keeps its own best axis when the smoothed one is not clearly in front."""
+    smoothed = normals.copy()
+    for _ in range(smoothing):
+        summed = smoothed.copy()
+        np.add.at(summed, pairs[:, 0], smoothed[pairs[:, 1]])
+        np.add.at(summed, pairs[:, 1], smoothed[pairs[:, 0]])
+        smoothed = summed / np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-300)
+    direction = np.argmax(smoothed @ _AXES.T, axis=1)
+    own = np.argmax(normals @ _AXES.T, axis=1)
+    facing = np.einsum("ij,ij->i", normals, _AXES[direction])
+    return np.where(facing > 0.2, direction, own)
+
+
+def segment_charts(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(chart id per face, axis index per chart): charts are edge-connected faces that picked the same axis, and
+    every face of a chart faces its axis (so projecting along it flips nothing)."""
     pairs = edge_table(faces).manifold_pairs() // 3
+    direction = chart_directions(face_normals(vertices, faces), pairs)
     pairs = pairs[direction[pairs[:, 0]] == direction[pairs[:, 1]]]
-    return _geometry.connected_components(len(faces), np.ascontiguousarray(pairs, dtype=np.int64))
+    chart = _geometry.connected_components(len(faces), np.ascontiguousarray(pairs, dtype=np.int64))
+    chart_axis = np.zeros(int(chart.max()) + 1, np.int64)
+    chart_axis[chart] = direction
+    return chart, chart_axis
 
 
 def _plane_bases(normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -45,19 +64,16 @@ def _plane_bases(normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, np.cross(normals, first)
 
 
-def project_charts(vertices: np.ndarray, faces: np.ndarray, chart: np.ndarray) -> np.ndarray:
+def project_charts(vertices: np.ndarray, faces: np.ndarray, chart: np.ndarray, chart_axis: np.ndarray) -> np.ndarray:
     """Per-corner 2-D chart coordinates (F, 3, 2) in mesh units, each chart rotated to its principal axes."""
-    num_charts = int(chart.max()) + 1
+    num_charts = len(chart_axis)
     weighted = face_normals(vertices, faces, normalize=False)
-    direction = np.argmax(weighted @ _AXES.T, axis=1)
     mean = np.zeros((num_charts, 3))
     np.add.at(mean, chart, weighted)
     mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-300)
     # A mean normal that leaves some face facing away would flip it: use the chart's axis direction there.
     bad = np.zeros(num_charts, bool)
     np.logical_or.at(bad, chart, np.einsum("ij,ij->i", weighted, mean[chart]) <= 0)
-    chart_axis = np.zeros(num_charts, np.int64)
-    chart_axis[chart] = direction
     mean[bad] = _AXES[chart_axis[bad]]
     u_axis, v_axis = _plane_bases(mean)
     corners = vertices[faces]  # (F, 3, 3)
@@ -137,8 +153,8 @@ def unwrap_uv(vertices: Any, faces: Any, texture_size: int = 1024, gutter: int =
         raise ValueError(f"texture_size must be an int >= 8, got {texture_size!r}")
     if int(gutter) != gutter or gutter < 0:
         raise ValueError(f"gutter must be a non-negative int, got {gutter!r}")
-    chart = segment_charts(v, f)
-    corner_uv = pack_charts(project_charts(v, f, chart), chart, int(texture_size), int(gutter))
+    chart, chart_axis = segment_charts(v, f)
+    corner_uv = pack_charts(project_charts(v, f, chart, chart_axis), chart, int(texture_size), int(gutter))
     # One output vertex per (input vertex, chart) pair: seam vertices are duplicated, one copy per chart.
     keys = f.reshape(-1) * (int(chart.max()) + 1) + np.repeat(chart, 3)
     unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
