@@ -287,14 +287,16 @@ class Trellis2ImageTo3DPipeline:
         shape_decoder, tex_decoder = self.models["shape_slat_decoder"], self.models["tex_slat_decoder"]
         shape_decoder.set_resolution(resolution)
         with self.placement.using(shape_decoder), torch.no_grad():
-            grids, subdivisions = shape_decoder(shape_slat, return_subs=True)
+            raw, subdivisions = shape_decoder.decode_features(shape_slat)
+            grids = shape_decoder.to_dual_grids(raw)
         with self.placement.using(tex_decoder), torch.no_grad():
             voxels = tex_decoder(tex_slat, guide_subs=subdivisions)
         attrs = voxels.feats * 0.5 + 0.5
         outputs = []
         for item, grid in enumerate(grids):
+            # the dual vertices go in as in-voxel offsets, the convention of upstream's extraction
             vertices, faces = flexible_dual_grid_to_mesh(
-                grid.coords, grid.dual_vertices, grid.intersected, grid.split_weight, aabb=OUTPUT_AABB,
+                grid.coords, grid.offsets, grid.intersected, grid.split_weights, aabb=OUTPUT_AABB,
                 grid_size=resolution,
             )
             rows = voxels.coords[:, 0] == item
