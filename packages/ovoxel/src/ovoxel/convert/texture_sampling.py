@@ -59,9 +59,12 @@ class MipTexture:
         wx, wy = (x - x0 - 0.5)[:, None], (y - y0 - 0.5)[:, None]
         xa, xb = self._wrap(x0, width), self._wrap(x0 + 1, width)
         ya, yb = self._wrap(y0, height), self._wrap(y0 + 1, height)
-        top = (1 - wx) * texels[ya, xa] + wx * texels[ya, xb]
-        bottom = (1 - wx) * texels[yb, xa] + wx * texels[yb, xb]
-        return ((1 - wy) * top + wy * bottom) / 255.0
+        flat = texels.reshape(height * width, -1)
+        rows_a, rows_b = ya * width, yb * width
+        wx, wy = wx.astype(np.float32), wy.astype(np.float32)
+        top = (1 - wx) * flat.take(rows_a + xa, axis=0) + wx * flat.take(rows_a + xb, axis=0)
+        bottom = (1 - wx) * flat.take(rows_b + xa, axis=0) + wx * flat.take(rows_b + xb, axis=0)
+        return ((1 - wy) * top + wy * bottom) / np.float32(255.0)
 
     def sample(self, u: np.ndarray, v: np.ndarray, mip_level: np.ndarray) -> np.ndarray:
         """Sample at UVs (origin bottom-left) with a per-sample fractional mip level; returns float (n, C) in [0, 1]."""
