@@ -1,6 +1,6 @@
 import pytest
 import torch
-from sparsetensor import VarLenTensor
+from sparsetensor import SparseTensor, VarLenTensor
 from sparsetensor.ops import scaled_dot_product_attention
 
 
@@ -49,3 +49,13 @@ def test_bad_arguments():
         scaled_dot_product_attention()
     with pytest.raises(ValueError, match="batch sizes differ"):
         scaled_dot_product_attention(torch.randn(2, 3, 1, 4), torch.randn(1, 3, 2, 1, 4))
+
+
+def test_sparse_tensor_qkv_keeps_coords():
+    coords = torch.tensor([[0, 0, 0, 0], [0, 1, 0, 0], [1, 5, 5, 5]], dtype=torch.int32)
+    qkv = SparseTensor(torch.randn(3, 3, 2, 4, dtype=torch.float64), coords)
+    out = scaled_dot_product_attention(qkv)
+    assert isinstance(out, SparseTensor) and out.coords is coords
+    f = qkv.feats[:2]
+    torch.testing.assert_close(out.feats[:2], naive(f[:, 0], f[:, 1], f[:, 2]))
+    torch.testing.assert_close(out.feats[2], qkv.feats[2, 2])

@@ -33,7 +33,7 @@ def _split(x: AttnInput, packed: int, name: str) -> tuple[list[torch.Tensor], Va
     if isinstance(x, VarLenTensor):
         if x.feats.dim() != expect:
             raise ValueError(f"{name} feats must have {expect} dims, got {tuple(x.feats.shape)}")
-        return x.to_tensor_list(), x
+        return [x.feats[part] for part in x.layout], x
     if isinstance(x, torch.Tensor):
         if x.dim() != expect + 1:
             raise ValueError(f"dense {name} must have {expect + 1} dims [B, L, ...], got {tuple(x.shape)}")
