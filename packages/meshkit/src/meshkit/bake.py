@@ -1,0 +1,78 @@
+"""Texture baking: evaluate a caller's attribute function at the surface point behind every texel of a UV layout.
+
+Texel rows follow the glTF image convention used by :mod:`meshkit.gltf` (row ``i`` covers ``v`` in
+``[i/H, (i+1)/H]``), so a baked texture can be written by :func:`meshkit.write_glb` unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .bvh import BVH
+from .raster import rasterize_uv
+from .validation import check_faces, check_mesh, check_points, to_numpy
+
+
+class BakeResult(NamedTuple):
+    """Baked ``texture`` (H, W, C) float32, every texel filled, and ``mask`` (H, W) of texels a triangle covers."""
+
+    texture: np.ndarray
+    mask: np.ndarray
+
+
+def push_pull_fill(texture: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Fill unmasked texels with mask-weighted averages from successively coarser levels (push-pull), so charts
+    bleed smoothly into the empty space and box-filtered mip levels do not mix in unrelated colours."""
+    weight = mask.astype(np.float64)
+    levels = [(texture * weight[..., None], weight)]
+    while max(levels[-1][1].shape) > 1:
+        values, weights = levels[-1]
+        height, width = weights.shape
+        pad = ((0, height % 2), (0, width % 2))
+        values = np.pad(values, pad + ((0, 0),))
+        weights = np.pad(weights, pad)
+        values = values[0::2, 0::2] + values[1::2, 0::2] + values[0::2, 1::2] + values[1::2, 1::2]
+        weights = weights[0::2, 0::2] + weights[1::2, 0::2] + weights[0::2, 1::2] + weights[1::2, 1::2]
+        levels.append((values, weights))
+    filled = levels[-1][0] / np.maximum(levels[-1][1], 1e-300)[..., None]
+    for values, weights in reversed(levels[:-1]):
+        coarse = np.repeat(np.repeat(filled, 2, axis=0), 2, axis=1)[: weights.shape[0], : weights.shape[1]]
+        own = values / np.maximum(weights, 1e-300)[..., None]
+        filled = np.where((weights > 0)[..., None], own, coarse)
+    return np.where(mask[..., None], texture, filled).astype(texture.dtype)
+
+
+def bake_attributes(mesh_uv: tuple[Any, Any, Any], hires_vertices: Any, hires_faces: Any,
+                    sampler: Callable[[np.ndarray], Any], texture_size: int | tuple[int, int],
+                    fill: bool = True) -> BakeResult:
+    """Bake ``sampler(points (N, 3)) -> values (N, C)`` into a texture for ``mesh_uv = (vertices, faces, uvs)``.
+
+    Each covered texel's 3-D point is snapped to the closest point of the hi-res surface (skip snapping by passing
+    ``hires_vertices=None``); empty texels are then filled by push-pull unless ``fill`` is False.
+    """
+    if not isinstance(mesh_uv, (tuple, list)) or len(mesh_uv) != 3:
+        raise TypeError("mesh_uv must be a (vertices, faces, uvs) triple, e.g. built from unwrap_uv's result")
+    vertices, faces = check_mesh(mesh_uv[0], mesh_uv[1])
+    face_id, bary = rasterize_uv(mesh_uv[2], faces, texture_size)
+    mask = face_id >= 0
+    points = np.einsum("nk,nkc->nc", bary[mask].astype(np.float64), vertices[faces[face_id[mask]]])
+    if hires_vertices is not None:
+        hires_v = check_points(hires_vertices, "hires_vertices", allow_empty=False)
+        points = np.asarray(BVH(hires_v, check_faces(hires_faces, len(hires_v), "hires_faces"))
+                            .closest_surface_point(points))
+    values = to_numpy(sampler(points), "sampler result")
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2 or values.shape[0] != len(points):
+        raise ValueError(f"sampler must return ({len(points)}, C) values for {len(points)} points, "
+                         f"got shape {tuple(values.shape)}")
+    if not np.issubdtype(values.dtype, np.number) or not np.isfinite(values).all():
+        raise ValueError("sampler returned non-numeric, NaN or infinite values")
+    texture = np.zeros(mask.shape + (values.shape[1],), np.float32)
+    texture[mask] = values
+    if fill and mask.any():
+        texture = push_pull_fill(texture, mask)
+    return BakeResult(texture=texture, mask=mask)
