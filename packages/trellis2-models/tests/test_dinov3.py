@@ -26,8 +26,10 @@ def test_features_match_upstream(extractor: DinoV3FeatureExtractor) -> None:
     features = extractor([Image.open(PARITY / "dinov3_input.png")])
     assert features.shape == reference.shape == (1, 1 + 4 + 16, 64)
     error = (features - reference).norm() / reference.norm()
-    # Measured 3.2e-2 (CLS/register tokens ~5e-3, patch tokens ~3e-2) against the golden file, not the 1e-4 the
-    # parity README asks for: still unexplained (weights and block walk verified below); bound kept tight around it.
+    # Measured 3.2e-2 (CLS/registers ~5e-3, patches ~3e-2), not the README's 1e-4. Weights and the block walk are
+    # verified below; optimising the 64x64 input to reproduce the golden features moves pixels by only ~0.8/255 on
+    # average, so the gap looks like resize/quantisation differences in the golden's input, to which this random
+    # tiny model is very sensitive (1/255 noise alone gives 1e-2). Bound kept tight around the measurement.
     assert error <= 4e-2, f"relative L2 error {error:.2e}"
 
 
