@@ -22,7 +22,6 @@ def test_duplicate_coords_rejected_unless_opted_out():
 @pytest.mark.parametrize(
     ("coords", "message"),
     [
-        (torch.tensor([[1, 0, 0, 0], [0, 0, 0, 0]], dtype=torch.int32), "batch-contiguous"),
         (torch.tensor([[0, -1, 0, 0], [0, 0, 0, 0]], dtype=torch.int32), "non-negative"),
         (torch.zeros(2, 3, dtype=torch.int32), r"\[N, 4\]"),
     ],
@@ -89,3 +88,13 @@ def test_varlen_round_trips():
     assert [t.feats.shape[0] for t in varlen_unbind(joined)] == [3, 0, 1, 3, 0, 1]
     with pytest.raises(ValueError, match="shorter"):
         v.to_dense(max_length=2)
+
+
+def test_unsorted_batches_allowed_for_per_voxel_ops_only():
+    coords = torch.tensor([[1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 0, 0]], dtype=torch.int32)
+    x = SparseTensor(torch.arange(3.0)[:, None], coords)
+    assert len(x) == 2
+    torch.testing.assert_close((x * torch.tensor([[10.0], [100.0]])).feats[:, 0], torch.tensor([0.0, 10.0, 200.0]))
+    with pytest.raises(ValueError, match="batch-contiguous"):
+        _ = x.layout
+    assert x.replace(x.feats * 2).coords is coords

@@ -34,7 +34,12 @@ class VarLenTensor:
         if end != feats.shape[0]:
             raise ValueError(f"layout covers {end} rows but feats has {feats.shape[0]}")
         self.feats = feats
-        self.layout = layout
+        self._layout = layout
+
+    @property
+    def layout(self) -> list[slice]:
+        """Row slice of each batch item."""
+        return self._layout
 
     @staticmethod
     def from_tensor_list(tensors: Sequence[torch.Tensor]) -> VarLenTensor:
@@ -46,7 +51,7 @@ class VarLenTensor:
         return [self.feats[s] for s in self.layout]
 
     def __len__(self) -> int:
-        return len(self.layout)
+        return len(self._layout)
 
     @property
     def shape(self) -> torch.Size:
@@ -171,14 +176,15 @@ def _check_coords(feats: torch.Tensor, coords: torch.Tensor, check_duplicates: b
         return
     if (coords < 0).any():
         raise ValueError("coords must be non-negative")
-    if (coords[1:, 0] < coords[:-1, 0]).any():
-        raise ValueError("coords must be batch-contiguous (batch index non-decreasing)")
     if check_duplicates and torch.unique(coords, dim=0).shape[0] != coords.shape[0]:
         raise ValueError("coords contain duplicate voxels; merge them first (or pass check_duplicates=False)")
 
 
 class SparseTensor(VarLenTensor):
-    """Sparse voxel features `feats` [N, C...] at `coords` [N, 4] int32 (batch, x, y, z), sorted by batch.
+    """Sparse voxel features `feats` [N, C...] at `coords` [N, 4] int32 (batch, x, y, z).
+
+    Voxels may come in any order for per-voxel ops (conv, linear, resampling); per-batch ops (`layout`, attention,
+    group norm, unbind) need batch-contiguous order and raise a clear error otherwise.
 
     Spatial caches (neighbour maps, resampling indices) are stored per resolution scale and shared with every tensor
     derived by `replace` on the same coords, so repeated layers reuse them.
@@ -204,6 +210,9 @@ class SparseTensor(VarLenTensor):
             batch_size = max(batch_size, int(shape[0]))
         counts = torch.bincount(coords[:, 0].long().cpu(), minlength=batch_size).tolist()
         super().__init__(feats, _layout_from_seqlen(counts))
+        self._batch_size = len(counts)
+        if coords.shape[0] and (coords[1:, 0] < coords[:-1, 0]).any():
+            self._layout = None
         self.coords = coords
         self._scale = scale
         self._spatial_cache: dict = {} if spatial_cache is None else spatial_cache
@@ -218,9 +227,21 @@ class SparseTensor(VarLenTensor):
         """Per-item (feats, xyz coords) lists."""
         return [self.feats[s] for s in self.layout], [self.coords[s, 1:] for s in self.layout]
 
+    def __len__(self) -> int:
+        return self._batch_size
+
     @property
-    def shape(self) -> torch.Size:
-        return torch.Size([len(self), *self.feats.shape[1:]])
+    def layout(self) -> list[slice]:
+        """Row slice of each batch item; needs batch-contiguous coords (other orders are allowed for per-voxel ops)."""
+        if self._layout is None:
+            raise ValueError("this SparseTensor's coords are not batch-contiguous (batch index must be "
+                             "non-decreasing); sort the voxels by batch for per-batch operations")
+        return self._layout
+
+    @property
+    def batch_boardcast_map(self) -> torch.Tensor:
+        """Batch index of every voxel (valid for any voxel order)."""
+        return self.coords[:, 0].long()
 
     @property
     def spatial_shape(self) -> torch.Size:
@@ -250,7 +271,7 @@ class SparseTensor(VarLenTensor):
             if feats.shape[0] != self.feats.shape[0]:
                 raise ValueError(f"replace: feats has {feats.shape[0]} rows, expected {self.feats.shape[0]}")
             out = SparseTensor.__new__(SparseTensor)
-            VarLenTensor.__init__(out, feats, self.layout)
+            out.feats, out._layout, out._batch_size = feats, self._layout, self._batch_size
             out.coords, out._scale, out._spatial_cache = self.coords, self._scale, self._spatial_cache
             return out
         return SparseTensor(feats, coords, scale=self._scale, batch_size=len(self))
