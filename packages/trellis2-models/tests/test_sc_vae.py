@@ -26,18 +26,19 @@ def fine_voxels(resolution: int = 8, batch: int = 2, channels: int = 3) -> Spars
     return SparseTensor(torch.randn(len(coords), channels, generator=generator), coords)
 
 
-def test_unet_encode_decode_shapes_and_guided_texture():
+@pytest.mark.parametrize(("down", "up"), [("SparseResBlockS2C3d", "SparseResBlockC2S3d"),
+                                          ("SparseResBlockDownsample3d", "SparseResBlockUpsample3d")])
+def test_unet_encode_decode_shapes_and_guided_texture(down: str, up: str):
     x = fine_voxels(channels=6)
-    encoder = SparseUnetVaeEncoder(6, [16, 32], 8, down_block_type=["SparseResBlockS2C3d"], **LEVELS)
+    encoder = SparseUnetVaeEncoder(6, [16, 32], 8, down_block_type=[down], **LEVELS)
     latent, mean, logvar = encoder(x, return_raw=True)
     assert latent.feats.shape == (len(latent.coords), 8) and mean.shape == logvar.shape
     assert torch.equal(latent.coords, SparseSpatial2Channel(2)(x).coords)
-    shape_decoder = SparseUnetVaeDecoder(4, [32, 16], 8, up_block_type=["SparseResBlockC2S3d"], **LEVELS)
+    shape_decoder = SparseUnetVaeDecoder(4, [32, 16], 8, up_block_type=[up], **LEVELS)
     raw, logits = shape_decoder.decode_features(latent)
     assert raw.feats.shape[1] == 4 and len(logits) == 1 and logits[0].shape == (len(latent.coords), 8)
     assert len(raw.coords) == int((logits[0] > 0).sum())
-    texture_decoder = SparseUnetVaeDecoder(6, [32, 16], 8, up_block_type=["SparseResBlockC2S3d"],
-                                           pred_subdiv=False, **LEVELS)
+    texture_decoder = SparseUnetVaeDecoder(6, [32, 16], 8, up_block_type=[up], pred_subdiv=False, **LEVELS)
     textured = texture_decoder(latent, guide_subs=[logits[0]])
     assert torch.equal(textured.coords, raw.coords) and textured.feats.shape[1] == 6
 

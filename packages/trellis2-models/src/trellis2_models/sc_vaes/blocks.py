@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from sparsetensor import SparseTensor
-from sparsetensor.nn import SparseChannel2Spatial, SparseConv3d, SparseSpatial2Channel
+from sparsetensor.nn import SparseChannel2Spatial, SparseConv3d, SparseDownsample, SparseSpatial2Channel, SparseUpsample
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -71,11 +71,7 @@ class SparseResBlockC2S3d(_Checkpointed):
         self.updown = SparseChannel2Spatial(2)
 
     def _forward(self, x: SparseTensor, guide_logits: torch.Tensor | None = None):
-        logits = self.to_subdiv(x.feats) if self.pred_subdiv else guide_logits
-        if logits is None:
-            raise ValueError("a decoder built with pred_subdiv=False needs guide subdivisions (guide_subs)")
-        if logits.shape != (x.feats.shape[0], CHILDREN):
-            raise ValueError(f"subdivision logits must be [{x.feats.shape[0]}, 8], got {tuple(logits.shape)}")
+        logits = _subdivision_logits(self, x, guide_logits)
         children = x.replace(logits > 0)
         h = self.updown(self.conv1(x.replace(F.silu(self.norm1(x.feats)))), children)
         skip = self.updown(x, children).feats
@@ -107,11 +103,66 @@ class SparseResBlockS2C3d(_Checkpointed):
         return h.replace(h.feats + skip)
 
 
+def _subdivision_logits(block: nn.Module, x: SparseTensor, guide_logits: torch.Tensor | None) -> torch.Tensor:
+    """An up block's child logits [N, 8]: its own prediction (`pred_subdiv`) or the checked guide."""
+    logits = block.to_subdiv(x.feats) if block.pred_subdiv else guide_logits
+    if logits is None:
+        raise ValueError("a decoder built with pred_subdiv=False needs guide subdivisions (guide_subs)")
+    if logits.shape != (x.feats.shape[0], CHILDREN):
+        raise ValueError(f"subdivision logits must be [{x.feats.shape[0]}, 8], got {tuple(logits.shape)}")
+    return logits
+
+
+class SparseResBlockDownsample3d(_Checkpointed):
+    """Downsampling residual block with mean pooling to the parent voxels, then convs at the coarse level."""
+
+    def __init__(self, channels: int, out_channels: int, use_checkpoint: bool = False) -> None:
+        super().__init__(use_checkpoint)
+        self.norm1 = LayerNorm32(channels, eps=1e-6)
+        self.norm2 = LayerNorm32(out_channels, elementwise_affine=False, eps=1e-6)
+        self.conv1 = SparseConv3d(channels, out_channels, 3)
+        self.conv2 = SparseConv3d(out_channels, out_channels, 3)
+        self.skip_connection = nn.Linear(channels, out_channels) if channels != out_channels else nn.Identity()
+        self.updown = SparseDownsample(2)
+
+    def _forward(self, x: SparseTensor) -> SparseTensor:
+        h = self.conv1(self.updown(x.replace(F.silu(self.norm1(x.feats)))))
+        h = self.conv2(h.replace(F.silu(self.norm2(h.feats))))
+        return h.replace(h.feats + self.skip_connection(self.updown(x).feats))
+
+
+class SparseResBlockUpsample3d(_Checkpointed):
+    """Upsampling residual block copying each voxel's features to its chosen children, then convs at the fine level."""
+
+    def __init__(self, channels: int, out_channels: int, use_checkpoint: bool = False, pred_subdiv: bool = True):
+        super().__init__(use_checkpoint)
+        self.pred_subdiv = pred_subdiv
+        self.norm1 = LayerNorm32(channels, eps=1e-6)
+        self.norm2 = LayerNorm32(out_channels, elementwise_affine=False, eps=1e-6)
+        self.conv1 = SparseConv3d(channels, out_channels, 3)
+        self.conv2 = SparseConv3d(out_channels, out_channels, 3)
+        self.skip_connection = nn.Linear(channels, out_channels) if channels != out_channels else nn.Identity()
+        if pred_subdiv:
+            self.to_subdiv = nn.Linear(channels, CHILDREN)
+        self.updown = SparseUpsample(2)
+
+    def _forward(self, x: SparseTensor, guide_logits: torch.Tensor | None = None):
+        logits = _subdivision_logits(self, x, guide_logits)
+        children = x.replace(logits > 0)
+        h = self.conv1(self.updown(x.replace(F.silu(self.norm1(x.feats))), children))
+        h = self.conv2(h.replace(F.silu(self.norm2(h.feats))))
+        out = h.replace(h.feats + self.skip_connection(self.updown(x, children).feats))
+        return (out, logits) if self.pred_subdiv else out
+
+
 BLOCK_TYPES: dict[str, type[nn.Module]] = {
     "SparseConvNeXtBlock3d": SparseConvNeXtBlock3d,
     "SparseResBlockC2S3d": SparseResBlockC2S3d,
     "SparseResBlockS2C3d": SparseResBlockS2C3d,
+    "SparseResBlockDownsample3d": SparseResBlockDownsample3d,
+    "SparseResBlockUpsample3d": SparseResBlockUpsample3d,
 }
+UP_BLOCKS = (SparseResBlockC2S3d, SparseResBlockUpsample3d)
 
 
 def block_class(name: str) -> type[nn.Module]:

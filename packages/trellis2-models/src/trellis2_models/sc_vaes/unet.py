@@ -10,7 +10,7 @@ from sparsetensor import SparseTensor
 from sparsetensor.nn import SparseConv3d
 from torch import nn
 
-from .blocks import SparseResBlockC2S3d, block_class
+from .blocks import UP_BLOCKS, block_class
 
 
 def _build_levels(
@@ -132,7 +132,7 @@ class SparseUnetVaeDecoder(_MixedPrecision):
         logits = []
         for i, level in enumerate(self.blocks[:levels]):
             for block in level:
-                if isinstance(block, SparseResBlockC2S3d):
+                if isinstance(block, UP_BLOCKS):
                     guide = None if guide_subs is None else guide_subs[i]
                     h = block(h) if block.pred_subdiv else block(h, guide)
                     if block.pred_subdiv:
