@@ -2,7 +2,7 @@
 
 from importlib.metadata import version as _dist_version
 
-from . import _core, cleanup
+from . import _core, cleanup, render
 from .bake import BakeResult, bake_attributes
 from .bvh import BVH
 from .gltf import PBRMaterial, write_glb, write_obj, write_ply
@@ -28,6 +28,7 @@ __all__ = [
     "native_threads",
     "rasterize_uv",
     "remesh_narrow_band_dc",
+    "render",
     "simplify",
     "unwrap_uv",
     "vertex_normals",
