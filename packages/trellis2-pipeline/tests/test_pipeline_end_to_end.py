@@ -18,7 +18,7 @@ def tiny_dir(tmp_path_factory):
     missing = missing_requirements(for_running=True)
     if missing:
         pytest.skip(f"end-to-end run needs components not available yet: {', '.join(missing)}")
-    return write_tiny_pipeline(tmp_path_factory.mktemp("tiny_e2e"), seed=0, steps=2, occupancy=0.0004)
+    return write_tiny_pipeline(tmp_path_factory.mktemp("tiny_e2e"), seed=0, steps=2)
 
 
 @pytest.fixture(scope="module")

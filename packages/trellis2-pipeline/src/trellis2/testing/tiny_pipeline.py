@@ -173,7 +173,7 @@ def _pipeline_config(models: dict[str, str], generator: torch.Generator, steps: 
     }
 
 
-def build_tiny_model(key: str, generator: torch.Generator, occupancy: float = 0.001) -> nn.Module:
+def build_tiny_model(key: str, generator: torch.Generator, occupancy: float = 0.0004) -> nn.Module:
     """The tiny random model for pipeline model `key` (a TINY_MODEL_CONFIGS key), in eval mode on the CPU."""
     from trellis2_models.loading import build_model
 
@@ -213,12 +213,12 @@ def missing_requirements(for_running: bool = False) -> list[str]:
 
 
 def write_tiny_pipeline(
-    directory: str | Path, seed: int = 0, steps: int = 4, occupancy: float = 0.001
+    directory: str | Path, seed: int = 0, steps: int = 4, occupancy: float = 0.0004
 ) -> Path:
     """Write a complete tiny random-weight pipeline folder into `directory` (created if needed) and return it.
 
     Same `seed` gives byte-identical weights. `steps` sets every sampler's default step count; `occupancy` the
-    fraction of the 64^3 sparse-structure grid the decoder keeps (about 260 voxels at the default).
+    fraction of the 64^3 sparse-structure grid the decoder keeps (about 100 voxels at the default).
     """
     if not 0.0 < occupancy < 1.0:
         raise ValueError(f"occupancy must be in (0, 1), got {occupancy!r}")
