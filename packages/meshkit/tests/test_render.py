@@ -38,12 +38,12 @@ def test_sphere_silhouette_and_normals_match_analytic():
     images = render_mesh(vertices, faces, camera, size, modes=("normal", "clay"))
     focal = camera.intrinsics[0, 0] * size
     analytic_area = np.pi * (focal / np.sqrt(3.0**2 - 1)) ** 2
-    assert abs(images["mask"].sum() / analytic_area - 1) < 0.01
+    assert abs(images["mask"].sum() / analytic_area - 1) < 0.005  # measured 0.05%
     hit, normals = analytic_sphere_hits(camera, size)
     both = hit & images["mask"]
     assert (hit != images["mask"]).sum() < 0.02 * hit.sum()  # only silhouette pixels may differ
     error = np.abs(images["normal"][both] - (0.5 + 0.5 * normals[both]))
-    assert error.max() < 0.02 and error.mean() < 0.002
+    assert error.max() < 0.01 and error.mean() < 0.001  # measured 0.0033 / 0.00017
     assert (images["normal"][~images["mask"]] == 0).all()
     clay = images["clay"][images["mask"]]
     assert clay.max() <= 0.7 + 1e-6 and clay.min() >= 0.7 * 0.25 - 1e-6 and np.ptp(clay[:, 0] - clay[:, 1]) == 0
