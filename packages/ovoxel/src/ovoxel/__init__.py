@@ -3,7 +3,11 @@
 from importlib.metadata import version as _dist_version
 
 from . import _core
-from .convert import textured_mesh_to_volumetric_attr  # noqa: F401
+from .convert import (  # noqa: F401
+    flexible_dual_grid_to_mesh,
+    mesh_to_flexible_dual_grid,
+    textured_mesh_to_volumetric_attr,
+)
 
 __version__ = _dist_version("ovoxel")
 
