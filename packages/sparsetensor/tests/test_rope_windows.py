@@ -54,3 +54,20 @@ def test_windowed_cross_attention_pairs_windows():
     other = random_sparse([10], 4, channels=16, seed=1).reshape(2, 2, 4)
     with pytest.raises(ValueError, match="non-empty windows"):
         windowed_cross_attention(q, other, 2, 4)
+
+
+@pytest.mark.parametrize(("mode", "shift_sequence"), [("z_order", 0), ("hilbert", 3)])
+def test_serialized_self_attention_matches_curve_runs(mode, shift_sequence):
+    from sparsetensor.ops import encode_seq, serialized_self_attention
+
+    x = random_sparse([23, 0, 9], 6, channels=3 * 2 * 4, seed=4)
+    qkv = x.reshape(3, 2, 4)
+    out = serialized_self_attention(qkv, window_size=5, mode=mode, shift_sequence=shift_sequence)
+    for part in qkv.layout:
+        rows = torch.arange(part.start, part.stop)
+        rows = rows[torch.argsort(encode_seq(qkv.coords[part, 1:], mode=mode))]
+        cuts = [0, *range(5 - shift_sequence, len(rows), 5), len(rows)]
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            if b > a:
+                f = qkv.feats[rows[a:b]]
+                torch.testing.assert_close(out.feats[rows[a:b]], naive(f[:, 0], f[:, 1], f[:, 2]))

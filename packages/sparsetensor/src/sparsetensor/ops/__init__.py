@@ -4,7 +4,13 @@ from .attention import attention_backend, scaled_dot_product_attention
 from .conv import build_neighbor_map, kernel_offsets, submanifold_conv3d
 from .sampling import sample_sparse_volume
 from .serialize import decode_seq, encode_seq
-from .windowed_attention import window_partition, windowed_cross_attention, windowed_self_attention
+from .windowed_attention import (
+                                 serialized_partition,
+                                 serialized_self_attention,
+                                 window_partition,
+                                 windowed_cross_attention,
+                                 windowed_self_attention,
+)
 
 __all__ = [
     "attention_backend",
@@ -14,6 +20,8 @@ __all__ = [
     "kernel_offsets",
     "sample_sparse_volume",
     "scaled_dot_product_attention",
+    "serialized_partition",
+    "serialized_self_attention",
     "submanifold_conv3d",
     "window_partition",
     "windowed_cross_attention",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from ..tensor import SparseTensor, VarLenTensor
 from .attention import scaled_dot_product_attention
+from .serialize import encode_seq
 
 
 def _triple(value: int | tuple[int, int, int]) -> torch.Tensor:
@@ -34,8 +37,39 @@ def window_partition(x: SparseTensor, window_size: int | tuple[int, int, int],
     return result
 
 
+def serialized_partition(x: SparseTensor, window_size: int, mode: Literal["z_order", "hilbert"] = "z_order",
+                         permute: tuple[int, int, int] = (0, 1, 2), shift_sequence: int = 0,
+                         shift_window: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Order voxels of each batch item along a space-filling curve of (xyz + shift_window) and cut the sequence into
+    runs of `window_size` tokens, the first run holding window_size - shift_sequence tokens; cached on x."""
+    key = f"serialized_partition_{window_size}_{mode}_{tuple(permute)}_{shift_sequence}_{shift_window}"
+    cached = x.get_spatial_cache(key)
+    if cached is not None:
+        return cached
+    if window_size < 1 or not 0 <= shift_sequence < window_size:
+        raise ValueError(f"need window_size >= 1 and 0 <= shift_sequence < window_size, got {window_size}, "
+                         f"{shift_sequence}")
+    batch = x.coords[:, 0].long()
+    codes = encode_seq(x.coords[:, 1:].long() + shift_window, permute, mode).long()
+    order = torch.argsort(batch * (1 << 30) + codes, stable=True)
+    starts = torch.searchsorted(batch[order], batch[order], right=False)
+    rank = torch.arange(order.shape[0], device=x.device) - starts
+    window = batch[order] * (x.feats.shape[0] + window_size) + (rank + shift_sequence) // window_size
+    _, counts = torch.unique_consecutive(window, return_counts=True)
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(order.shape[0], device=x.device)
+    result = (order, inverse, counts.tolist())
+    x.register_spatial_cache(key, result)
+    return result
+
+
 def _as_windows(x: SparseTensor, window_size, shift_window) -> tuple[VarLenTensor, torch.Tensor]:
-    order, inverse, counts = window_partition(x, window_size, shift_window)
+    return _pack(x, window_partition(x, window_size, shift_window))
+
+
+def _pack(x: SparseTensor, partition: tuple[torch.Tensor, torch.Tensor, list[int]]) -> tuple[VarLenTensor,
+                                                                                             torch.Tensor]:
+    order, inverse, counts = partition
     layout = VarLenTensor.from_tensor_list([x.feats.new_empty(n, 0) for n in counts]).layout
     return VarLenTensor(x.feats[order], layout), inverse
 
@@ -59,3 +93,15 @@ def windowed_cross_attention(q: SparseTensor, kv: SparseTensor, q_window_size: i
     if len(q_windows) != len(kv_windows):
         raise ValueError(f"q has {len(q_windows)} non-empty windows but kv has {len(kv_windows)}")
     return q.replace(scaled_dot_product_attention(q_windows, kv_windows).feats[inverse])
+
+
+def serialized_self_attention(qkv: SparseTensor, window_size: int, mode: Literal["z_order", "hilbert"] = "z_order",
+                              permute: tuple[int, int, int] = (0, 1, 2), shift_sequence: int = 0,
+                              shift_window: int = 0) -> SparseTensor:
+    """Self attention within runs of `window_size` consecutive voxels along a z-order/Hilbert curve (per batch item);
+    qkv feats [N, 3, H, D] -> [N, H, D]. Coordinates plus shift_window must stay below 1024."""
+    if qkv.feats.dim() != 4 or qkv.feats.shape[1] != 3:
+        raise ValueError(f"qkv feats must be [N, 3, H, D], got {tuple(qkv.feats.shape)}")
+    partition = serialized_partition(qkv, window_size, mode, permute, shift_sequence, shift_window)
+    windows, inverse = _pack(qkv, partition)
+    return qkv.replace(scaled_dot_product_attention(windows).feats[inverse])
