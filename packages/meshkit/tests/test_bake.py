@@ -115,8 +115,9 @@ def test_filled_texture_has_no_seams_at_coarse_mip_levels():
     mesh_uv = (low_v[layout.vertex_map], layout.faces, layout.uvs)
     result = bake_attributes(mesh_uv, None, None, colour_field, 256)
     unfilled = bake_attributes(mesh_uv, None, None, colour_field, 256, fill=False)
-    # Measured max errors: level 2 -> 0.005, level 4 -> 0.25 (blocks there mix neighbouring charts); black fill ~1.
-    for level, tolerance in ((2, 0.02), (4, 0.3)):
+    # Measured max errors, levels 1/2/3: 1e-7 / 0.005 / 0.14 (blocks wider than the 2-texel gutter start to hold two
+    # charts, so some mixing is inherent there); black fill 0.75 / 0.93 / 0.95.
+    for level, tolerance in ((1, 1e-3), (2, 0.02), (3, 0.2)):
         coverage = box_mip(result.mask[..., None].astype(np.float64), level)[..., 0]
         covered_mean = box_mip(unfilled.texture * result.mask[..., None], level) / np.maximum(coverage, 1e-9)[..., None]
         touched = coverage > 0

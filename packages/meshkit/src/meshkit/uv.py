@@ -130,16 +130,26 @@ def pack_charts(coords: np.ndarray, chart: np.ndarray, texture_size: int, gutter
     np.maximum.at(high, corner_chart, flat)
     extent = high - low
     usable = texture_size - 2 * gutter
-    scale = 0.8 * usable / np.sqrt(np.sum((extent[:, 0] + 1e-12) * (extent[:, 1] + 1e-12)))
-    scale = min(scale, (usable - 1) / max(extent.max(), 1e-300))
-    while True:
-        sizes = np.ceil(extent * scale).astype(np.int64) + 1
-        offsets = _shelf_pack(sizes, gutter, texture_size)
-        if offsets is not None:
+    largest = max(extent.max(), 1e-300)
+
+    def placement(scale: float) -> np.ndarray | None:
+        return _shelf_pack(np.ceil(extent * scale).astype(np.int64) + 1, gutter, texture_size)
+
+    # Bracket the largest uniform scale that packs (starting from an area estimate), then bisect it.
+    fits = 0.0
+    fails = (usable - 1) / largest * (1 + 1e-9)
+    guess = min(usable / np.sqrt(np.sum((extent[:, 0] + 1e-12) * (extent[:, 1] + 1e-12))), (usable - 1) / largest)
+    for _ in range(100):
+        if placement(guess) is not None:
+            fits = guess
             break
-        scale *= 0.95
-        if scale * extent.max() < 1e-9 or np.count_nonzero(sizes) and sizes.sum(axis=0).max() > 1e12:
-            raise ValueError("charts cannot be packed: raise texture_size or lower gutter")
+        fails, guess = guess, guess * 0.8
+    if fits == 0.0:
+        raise ValueError("charts cannot be packed: raise texture_size or lower gutter")
+    for _ in range(8):
+        middle = 0.5 * (fits + fails)
+        fits, fails = (middle, fails) if placement(middle) is not None else (fits, middle)
+    scale, offsets = fits, placement(fits)
     # Inside its box of n texels a chart spans [0.5, n - 0.5] texel units, so the box edges hold no chart area.
     texel = (flat - low[corner_chart]) * scale + offsets[corner_chart] + 0.5
     return (texel / texture_size).reshape(-1, 3, 2)
