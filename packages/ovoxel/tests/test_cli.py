@@ -46,10 +46,25 @@ def test_convert_then_info(box_obj, tmp_path):
     assert result.returncode == 0, result.stderr
     coords, attrs = ovoxel.io.read(out)
     assert len(coords) > 0 and coords.min() >= 0 and coords.max() < 16
-    assert set(attrs) == {"base_color", "metallic", "roughness", "emissive", "alpha", "normal"}
+    assert set(attrs) == {"base_color", "metallic", "roughness", "emissive", "alpha", "normal", "dual_vertices",
+                          "intersected"}
+    assert np.all(attrs["intersected"] < 8) and np.any(attrs["intersected"] > 0)
     header = json.loads(run("info", str(out)).stdout)
     assert header["num_voxel"] == len(coords) and header["compression"] == "zstd"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left behind
+
+
+def test_ovoxel_back_to_mesh_and_no_attrs(box_obj, tmp_path):
+    voxels = tmp_path / "box.vxz"
+    assert run("convert", str(box_obj), str(voxels), "-r", "16", "--no-attrs").returncode == 0
+    assert set(ovoxel.io.read(voxels)[1]) == {"dual_vertices", "intersected"}
+    out = tmp_path / "box_back.ply"
+    result = run("convert", str(voxels), str(out), "-r", "16", "--aabb", "-0.51", "-0.51", "-0.51", "0.51", "0.51",
+                 "0.51")
+    assert result.returncode == 0, result.stderr
+    mesh = trimesh.load(out, force="mesh")
+    assert len(mesh.faces) > 0
+    np.testing.assert_allclose(mesh.bounds, [[-0.5, -0.25, -0.125], [0.5, 0.25, 0.125]], atol=0.07)
 
 
 def test_explicit_aabb_clips_and_warns(box_obj, tmp_path):
@@ -64,7 +79,8 @@ def test_explicit_aabb_clips_and_warns(box_obj, tmp_path):
 def test_demo_round_trip(tmp_path):
     result = run("demo", str(tmp_path), "-r", "32")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "demo.vxz").is_file() and "read back" in result.stdout
+    assert (tmp_path / "demo.vxz").is_file() and (tmp_path / "demo.glb").is_file()
+    assert "sampled Chamfer" in result.stdout
 
 
 @pytest.mark.parametrize("content, message", [
@@ -103,4 +119,4 @@ def test_corrupt_and_missing_files(tmp_path, box_obj):
     assert_clean_failure(run("info", str(tmp_path / "none.vxz")), "No such file")
     assert_clean_failure(run("convert", str(tmp_path / "none.glb"), str(tmp_path / "o.vxz")), "no such mesh")
     assert_clean_failure(run("convert", str(box_obj), str(tmp_path / "o.txt")), "output must end in")
-    assert_clean_failure(run("convert", str(good), str(tmp_path / "o.glb")), "not installed yet")
+    assert_clean_failure(run("convert", str(good), str(tmp_path / "o.glb")), "has no geometry")

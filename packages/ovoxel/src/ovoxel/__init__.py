@@ -8,6 +8,7 @@ from .convert import (  # noqa: F401
     mesh_to_flexible_dual_grid,
     textured_mesh_to_volumetric_attr,
 )
+from .ovoxel_build import mesh_to_ovoxel, ovoxel_to_mesh  # noqa: F401
 
 __version__ = _dist_version("ovoxel")
 

@@ -17,6 +17,7 @@ import ovoxel.io
 
 VOXEL_SUFFIXES = (".vxz", ".npz", ".ply")
 MESH_SUFFIXES = (".glb", ".gltf", ".obj", ".ply", ".stl", ".off")
+MESH_OUT_SUFFIXES = (".glb", ".obj", ".ply")
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, MemoryError, RuntimeError, OSError)
 
 
@@ -50,16 +51,38 @@ def _atomic_write(out: Path, write) -> None:
             os.remove(temp)
 
 
-def _convert_mesh(source, out: Path, resolution: int, aabb, compression: str) -> dict:
+def _convert_mesh(source, out: Path, resolution: int, aabb, compression: str, attrs: bool = True) -> dict:
     from .ovoxel_build import mesh_to_ovoxel
 
     with tqdm(total=2, desc="mesh -> O-Voxel", unit="step", file=sys.stderr, disable=None) as progress:
-        coords, attrs, box = mesh_to_ovoxel(source, resolution, aabb=aabb)
+        coords, attrs, box = mesh_to_ovoxel(source, resolution, aabb=aabb, attrs=attrs)
         progress.update()
         options = {"compression": compression} if out.suffix == ".vxz" else {}
         _atomic_write(out, lambda temp: ovoxel.io.write(temp, coords, attrs, **options))
         progress.update()
     return {"voxels": int(len(coords)), "aabb": box.tolist(), "attributes": sorted(attrs)}
+
+
+def _export_mesh(source: Path, out: Path, resolution: int | None, aabb) -> int:
+    """O-Voxel file -> untextured mesh (vertex colours from base_color when present); returns the face count."""
+    import trimesh
+
+    from .ovoxel_build import ovoxel_to_mesh
+
+    coords, attrs = ovoxel.io.read(source)
+    if len(coords) == 0:
+        raise ValueError(f"{source} holds no voxels")
+    grid = resolution or 1 << int(np.ceil(np.log2(coords.max() + 1)))
+    if coords.max() >= grid:
+        raise ValueError(f"voxel coordinates reach {coords.max()}, outside a grid of resolution {grid}")
+    box = np.array([[0.0] * 3, [float(grid)] * 3]) if aabb is None else aabb
+    with tqdm(total=2, desc="O-Voxel -> mesh", unit="step", file=sys.stderr, disable=None) as progress:
+        vertices, faces, colours = ovoxel_to_mesh(coords, attrs, box, grid)
+        progress.update()
+        mesh = trimesh.Trimesh(vertices, faces, vertex_colors=colours, process=False)
+        _atomic_write(out, lambda temp: mesh.export(temp))
+        progress.update()
+    return len(faces)
 
 
 @click.group(cls=OvoxelGroup)
@@ -79,30 +102,33 @@ def main() -> None:
 @main.command()
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--resolution", "-r", default=256, show_default=True, type=click.IntRange(2, 4096),
-              help="Voxels along each axis of the (cubic) grid.")
+@click.option("--resolution", "-r", default=None, type=click.IntRange(2, 4096),
+              help="Voxels along each grid axis [mesh input: 256; O-Voxel input: next power of two of the extent].")
 @click.option("--aabb", nargs=6, type=float, default=None,
-              help="Grid box as XMIN YMIN ZMIN XMAX YMAX ZMAX; default: a cube fitted around the mesh.")
+              help="Grid box as XMIN YMIN ZMIN XMAX YMAX ZMAX; default: a cube fitted around the mesh, or voxel "
+                   "units when extracting a mesh.")
 @click.option("--attrs/--no-attrs", default=True, show_default=True, help="Store PBR material attributes.")
 @click.option("--compression", default="lzma", show_default=True,
               type=click.Choice(["none", "deflate", "lzma", "zstd"]), help="Stream codec for .vxz output.")
 def convert(source: Path, out: Path, resolution: int, aabb, attrs: bool, compression: str) -> None:
-    """Convert a mesh (GLB/glTF/OBJ/PLY/STL) into an O-Voxel file (.vxz/.npz/.ply).
+    """Convert a mesh (GLB/glTF/OBJ/PLY/STL) into an O-Voxel file (.vxz/.npz/.ply), or an O-Voxel (.vxz/.npz)
+    back into an untextured mesh (.glb/.obj/.ply, vertex colours from base_color).
 
     \b
-    Example:
+    Examples:
       ovoxel convert Duck.glb duck.vxz --resolution 256 --compression zstd
+      ovoxel convert duck.vxz duck_back.glb --resolution 256 --aabb -1 -1 -1 1 1 1
     """
+    box = None if aabb is None else np.asarray(aabb, dtype=np.float64).reshape(2, 3)
+    if source.suffix.lower() in (".vxz", ".npz") and out.suffix.lower() in MESH_OUT_SUFFIXES:
+        faces = _export_mesh(source, out, resolution, box)
+        click.echo(f"wrote {out}: {faces} triangles")
+        return
     if out.suffix.lower() not in VOXEL_SUFFIXES:
-        if source.suffix.lower() in VOXEL_SUFFIXES:
-            raise RuntimeError("O-Voxel -> mesh needs the flexible dual grid extractor, which is not installed yet")
-        raise ValueError(f"output must end in one of {', '.join(VOXEL_SUFFIXES)}, got {out.name!r}")
+        raise ValueError(f"output must end in one of {', '.join(VOXEL_SUFFIXES + MESH_OUT_SUFFIXES)}, got {out.name!r}")
     if source.suffix.lower() not in MESH_SUFFIXES:
         raise ValueError(f"input must be a mesh ({', '.join(MESH_SUFFIXES)}), got {source.name!r}")
-    if not attrs:
-        raise RuntimeError("--no-attrs needs the flexible dual grid (geometry) converter, which is not installed yet")
-    box = None if aabb is None else np.asarray(aabb, dtype=np.float64).reshape(2, 3)
-    summary = _convert_mesh(str(source), out, resolution, box, compression)
+    summary = _convert_mesh(str(source), out, resolution or 256, box, compression, attrs)
     click.echo(f"wrote {out}: {summary['voxels']} voxels, attributes {', '.join(summary['attributes'])}")
 
 
@@ -120,25 +146,42 @@ def info(file: Path) -> None:
     click.echo(json.dumps(header, indent=2))
 
 
+def _chamfer(a, b, samples: int = 200000) -> tuple[float, float]:
+    """Mean nearest-surface distance a->b and b->a between two meshes, from area-uniform surface samples."""
+    import trimesh
+    from scipy.spatial import cKDTree
+
+    points_a = trimesh.sample.sample_surface(a, samples, seed=0)[0]
+    points_b = trimesh.sample.sample_surface(b, samples, seed=1)[0]
+    return float(cKDTree(points_b).query(points_a)[0].mean()), float(cKDTree(points_a).query(points_b)[0].mean())
+
+
 @main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--resolution", "-r", default=64, show_default=True, type=click.IntRange(2, 1024))
 def demo(out_dir: Path, resolution: int) -> None:
-    """Voxelize the bundled textured sphere to OUT_DIR/demo.vxz, read it back and report what was kept.
+    """Round-trip the bundled textured sphere: mesh -> OUT_DIR/demo.vxz -> OUT_DIR/demo.glb, and print the
+    Chamfer distance between input and output.
 
     \b
     Example:
       ovoxel demo ./demo_out --resolution 128
     """
+    import trimesh
+
     from .demo_asset import demo_mesh
 
-    out = out_dir / "demo.vxz"
-    summary = _convert_mesh(demo_mesh(), out, resolution, None, "lzma")
-    coords, attrs = ovoxel.io.read(out)
-    size = out.stat().st_size
-    click.echo(f"wrote {out}: {summary['voxels']} voxels in {size} bytes "
-               f"({size / max(summary['voxels'], 1):.2f} bytes/voxel); read back {len(coords)} voxels, "
-               f"mean base colour {np.round(attrs['base_color'].mean(axis=0), 1).tolist()}")
+    sphere = demo_mesh()
+    voxels, mesh_out = out_dir / "demo.vxz", out_dir / "demo.glb"
+    summary = _convert_mesh(sphere, voxels, resolution, None, "lzma")
+    faces = _export_mesh(voxels, mesh_out, resolution, np.asarray(summary["aabb"]))
+    back = trimesh.load(mesh_out, force="mesh")
+    forward, backward = _chamfer(sphere, back)
+    floor = _chamfer(sphere, sphere)[0]  # what sampling alone gives for identical surfaces
+    voxel = (summary["aabb"][1][0] - summary["aabb"][0][0]) / resolution
+    click.echo(f"{summary['voxels']} voxels in {voxels.stat().st_size} bytes -> {faces} triangles; sampled Chamfer "
+               f"input->output {forward:.5f}, output->input {backward:.5f} (same-mesh sampling floor {floor:.5f}, "
+               f"voxel size {voxel:.5f})")
 
 
 if __name__ == "__main__":

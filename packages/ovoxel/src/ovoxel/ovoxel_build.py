@@ -1,8 +1,10 @@
-"""Assemble an O-Voxel from a mesh: surface voxel coordinates plus PBR attributes.
+"""Assemble an O-Voxel from a mesh (geometry from the flexible dual grid, materials from the PBR voxelizer) and
+turn one back into a mesh.
 
-Layout (rows aligned with int32 (N, 3) `coords` in [0, grid_size), all attributes uint8): `base_color` (3),
-`metallic` (1), `roughness` (1), `emissive` (3), `alpha` (1), `normal` (3, stored (n*0.5+0.5)*255).
-The geometry part (`dual_vertices`, `intersected`) is added once the flexible dual grid converter lands.
+Layout (rows aligned with int32 (N, 3) `coords` in [0, grid_size), sorted lexicographically; all attributes uint8):
+`dual_vertices` (3: dual vertex offset inside its voxel, round(o * 255)), `intersected` (1: bit a set when the
+voxel's edge along axis a crosses the surface) and, with attributes, `base_color` (3), `metallic` (1),
+`roughness` (1), `emissive` (3), `alpha` (1), `normal` (3, stored (n*0.5+0.5)*255).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import warnings
 
 import numpy as np
 
+from .convert.flexible_dual_grid import flexible_dual_grid_to_mesh, mesh_to_flexible_dual_grid
 from .convert.volumetric_attr import textured_mesh_to_volumetric_attr
 from .mesh_loading import load_parts, scene_bounds
 
@@ -43,7 +46,8 @@ def check_memory(voxels: int, available: int | None = None) -> None:
                           f"{available / 2**30:.1f} GiB of memory; lower the resolution")
 
 
-def mesh_to_ovoxel(path_or_mesh, grid_size: int, aabb=None) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+def mesh_to_ovoxel(path_or_mesh, grid_size: int, aabb=None, attrs: bool = True,
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """Convert a mesh to an O-Voxel: (coords int32 (N, 3), {name: uint8 (N, C)}, aabb (2, 3)).
 
     `aabb=None` fits a cube around the mesh; memory need is checked before any voxel work.
@@ -54,5 +58,57 @@ def mesh_to_ovoxel(path_or_mesh, grid_size: int, aabb=None) -> tuple[np.ndarray,
     if np.any(bounds[0] < aabb[0]) or np.any(bounds[1] > aabb[1]):
         warnings.warn("mesh extends outside the given aabb; the outside part is clipped", stacklevel=2)
     check_memory(estimated_voxels(parts, aabb, grid_size))
-    coords, values = textured_mesh_to_volumetric_attr(parts, grid_size=grid_size, aabb=aabb)
+    vertices, faces = _merged(parts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the clipping warning was given above
+        coords, dual, intersected = mesh_to_flexible_dual_grid(vertices, faces, grid_size=grid_size, aabb=aabb)[:3]
+    coords = np.asarray(coords, dtype=np.int32)
+    order = np.lexsort(coords.T[::-1])
+    coords = coords[order]
+    voxel_size = (aabb[1] - aabb[0]) / grid_size
+    offsets = np.asarray(dual, dtype=np.float64)[order] / voxel_size - coords
+    flags = np.asarray(intersected, dtype=np.uint8)[order]
+    values = {"dual_vertices": np.rint(np.clip(offsets, 0, 1) * 255).astype(np.uint8),
+              "intersected": (flags[:, :1] | flags[:, 1:2] << 1 | flags[:, 2:3] << 2).astype(np.uint8)}
+    if attrs:
+        attr_coords, materials = textured_mesh_to_volumetric_attr(parts, grid_size=grid_size, aabb=aabb)
+        values.update(_aligned(attr_coords, materials, coords))
     return coords, values, aabb
+
+
+def ovoxel_to_mesh(coords: np.ndarray, attrs: dict[str, np.ndarray], aabb, grid_size: int):
+    """Extract a mesh from an O-Voxel: (vertices (V, 3), faces (F, 3), per-vertex uint8 RGB or None)."""
+    if "dual_vertices" not in attrs or "intersected" not in attrs:
+        raise ValueError("the O-Voxel has no geometry (needs 'dual_vertices' and 'intersected' attributes)")
+    offsets = attrs["dual_vertices"].astype(np.float32) / 255
+    bits = attrs["intersected"][:, 0]
+    flags = np.stack([bits & 1, bits >> 1 & 1, bits >> 2 & 1], axis=1).astype(bool)
+    vertices, faces = flexible_dual_grid_to_mesh(coords, offsets, flags, aabb=np.asarray(aabb, np.float64),
+                                                 grid_size=grid_size)
+    return np.asarray(vertices), np.asarray(faces), attrs.get("base_color")
+
+
+def _merged(parts) -> tuple[np.ndarray, np.ndarray]:
+    offset, faces = 0, []
+    for part in parts:
+        faces.append(part.faces + offset)
+        offset += len(part.vertices)
+    return np.concatenate([p.vertices for p in parts]), np.concatenate(faces)
+
+
+def _keys(coords: np.ndarray) -> np.ndarray:
+    coords = coords.astype(np.int64)
+    return (coords[:, 0] << 42) | (coords[:, 1] << 21) | coords[:, 2]
+
+
+def _aligned(source_coords, values: dict[str, np.ndarray], target_coords) -> dict[str, np.ndarray]:
+    """Reorder attribute rows (sorted `source_coords`) onto `target_coords`; voxels missing there get zeros."""
+    source, target = _keys(source_coords), _keys(target_coords)
+    position = np.minimum(np.searchsorted(source, target), max(len(source) - 1, 0))
+    found = source[position] == target if len(source) else np.zeros(len(target), bool)
+    out = {}
+    for name, column in values.items():
+        aligned = np.zeros((len(target), column.shape[1]), np.uint8)
+        aligned[found] = column[position[found]]
+        out[name] = aligned
+    return out
