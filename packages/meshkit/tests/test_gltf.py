@@ -113,6 +113,13 @@ def test_alpha_modes_auto_and_explicit(tmp_path):
     assert resolve_alpha_mode("auto", np.dstack([base[..., :3], np.full((16, 16), 255, np.uint8)])) == "OPAQUE"
     assert resolve_alpha_mode("auto", np.dstack([base[..., :3], binary])) == "MASK"
     assert resolve_alpha_mode("auto", np.dstack([base[..., :3], soft])) == "BLEND"
+    # Soft alpha outside the baked texels (push-pull filled gutters) does not count when a texel mask is given.
+    mixed = np.where(np.arange(16)[:, None] < 8, binary, soft).astype(np.uint8)
+    assert resolve_alpha_mode("auto", np.dstack([base[..., :3], mixed])) == "BLEND"
+    top_half = np.arange(16)[:, None].repeat(16, 1) < 8
+    assert resolve_alpha_mode("auto", np.dstack([base[..., :3], mixed]), top_half) == "MASK"
+    with pytest.raises(ValueError, match="texel_mask must have the texture's shape"):
+        resolve_alpha_mode("auto", np.dstack([base[..., :3], mixed]), top_half[:4])
     vertices, faces, uvs = uv_grid(3)
     masked = PBRMaterial(base_color_texture=np.dstack([base[..., :3], binary]), alpha_mode="MASK",
                          alpha_cutoff=0.3, double_sided=True)

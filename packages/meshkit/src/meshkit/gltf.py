@@ -29,7 +29,9 @@ _LINEAR, _LINEAR_MIPMAP_LINEAR = 9729, 9987
 @dataclass
 class PBRMaterial:
     """A glTF metal-roughness material: baseColor RGBA texture (alpha in A) and a metallicRoughness texture
-    (roughness in G, metallic in B), each multiplied by its factor; either texture may be omitted."""
+    (roughness in G, metallic in B), each multiplied by its factor; either texture may be omitted. ``texel_mask``
+    (H, W) marks the texels holding baked values (e.g. ``BakeResult.mask``): alpha_mode ``auto`` looks only there, so
+    filled gutters and empty space do not turn a cut-out into BLEND."""
 
     base_color_texture: Any = None
     metallic_roughness_texture: Any = None
@@ -39,6 +41,7 @@ class PBRMaterial:
     alpha_mode: str = "OPAQUE"
     alpha_cutoff: float = 0.5
     double_sided: bool = False
+    texel_mask: Any = None
 
 
 def texture_to_uint8(texture: Any, name: str, channels: tuple[int, ...] = (3, 4)) -> np.ndarray:
@@ -55,8 +58,9 @@ def texture_to_uint8(texture: Any, name: str, channels: tuple[int, ...] = (3, 4)
     return np.ascontiguousarray(np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8))
 
 
-def resolve_alpha_mode(mode: str, base_color: np.ndarray | None) -> str:
-    """Pick the glTF alpha mode; ``auto`` gives OPAQUE for (near) opaque alpha, MASK for binary alpha, else BLEND."""
+def resolve_alpha_mode(mode: str, base_color: np.ndarray | None, texel_mask: Any = None) -> str:
+    """Pick the glTF alpha mode; ``auto`` gives OPAQUE for (near) opaque alpha, MASK for binary alpha, else BLEND
+    (judged on the texels of ``texel_mask`` when given)."""
     if mode not in ALPHA_MODES:
         raise ValueError(f"alpha_mode must be one of {ALPHA_MODES}, got {mode!r}")
     if mode != "auto":
@@ -64,7 +68,12 @@ def resolve_alpha_mode(mode: str, base_color: np.ndarray | None) -> str:
     if base_color is None or base_color.shape[2] < 4:
         return "OPAQUE"
     alpha = base_color[..., 3]
-    if alpha.min() >= 250:
+    if texel_mask is not None:
+        mask = to_numpy(texel_mask, "texel_mask")
+        if mask.shape != alpha.shape:
+            raise ValueError(f"texel_mask must have the texture's shape {alpha.shape}, got {tuple(mask.shape)}")
+        alpha = alpha[mask.astype(bool)]
+    if alpha.size == 0 or alpha.min() >= 250:
         return "OPAQUE"
     return "MASK" if np.all((alpha <= 5) | (alpha >= 250)) else "BLEND"
 
@@ -149,7 +158,7 @@ def _z_up_to_y_up(xyz: np.ndarray) -> np.ndarray:
 def _material_to_gltf(builder: _GLBBuilder, material: PBRMaterial, image_format: str) -> pygltflib.Material:
     base = None if material.base_color_texture is None else texture_to_uint8(
         material.base_color_texture, "base_color_texture")
-    alpha_mode = resolve_alpha_mode(material.alpha_mode, base)
+    alpha_mode = resolve_alpha_mode(material.alpha_mode, base, material.texel_mask)
     if image_format == "jpeg" and base is not None and base.shape[2] == 4 and alpha_mode != "OPAQUE":
         raise ValueError("JPEG cannot store the alpha channel that alpha_mode needs; use image_format 'png' or 'webp'")
     if len(material.base_color_factor) != 4:
