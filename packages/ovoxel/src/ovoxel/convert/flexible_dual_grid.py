@@ -97,7 +97,7 @@ def _pick_split(xp, quads, verts, split_weight):
     if split_weight is not None:
         w = split_weight.reshape(-1)[quads]
         return w[:, 0] * w[:, 2] > w[:, 1] * w[:, 3]
-    p = verts[quads]
+    p = verts[quads].astype(np.float64) if xp is np else verts[quads].double()
     cross = np.cross if xp is np else (lambda a, b: xp.linalg.cross(a, b))
 
     def cosine(a, b):
@@ -107,7 +107,8 @@ def _pick_split(xp, quads, verts, split_weight):
 
     d02 = cosine(cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), cross(p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]))
     d13 = cosine(cross(p[:, 1] - p[:, 0], p[:, 3] - p[:, 0]), cross(p[:, 1] - p[:, 3], p[:, 2] - p[:, 3]))
-    return d02 >= d13
+    # Near ties (flat quads) go to diagonal 0-2, upstream's choice, so numpy and torch agree despite rounding.
+    return d02 >= d13 - 1e-9
 
 
 def flexible_dual_grid_to_mesh(coords, dual_vertices, intersected, split_weight=None, aabb=((-0.5,) * 3, (0.5,) * 3),
