@@ -85,7 +85,9 @@ def test_demo_round_trip(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     ("", "contains no triangles"),
-    ("v 0 0 0\nv 1 0 0\nv nan 1 0\nf 1 2 3\n", "no triangles"),  # trimesh drops faces on NaN vertices
+    ("v 0 0 0\nv 1 0 0\nv nan 1 0\nf 1 2 3\n", "NaN or infinite"),
+    ("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 inf\nf 1 2 3\nf 1 2 4\n", "NaN or infinite"),  # not silently dropped
+    ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 9\n", "out of bounds"),
     ("this is not a mesh at all\n", "no triangles"),
 ])
 def test_bad_meshes_fail_with_one_line(tmp_path, content, message):

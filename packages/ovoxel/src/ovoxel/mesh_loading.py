@@ -87,6 +87,19 @@ def _parts_from_trimesh(loaded) -> list[MeshPart]:
     return parts
 
 
+def _check_raw_vertices(path) -> None:
+    """Refuse files with NaN/inf vertices, which trimesh's default load would silently drop with their faces."""
+    import trimesh
+
+    try:
+        raw = trimesh.load(path, force="scene", process=False, skip_materials=True)
+    except Exception as exc:  # trimesh raises many unrelated types for unreadable files
+        raise ValueError(f"cannot read mesh {path}: {exc}") from None
+    for geometry in raw.geometry.values():
+        if isinstance(geometry, trimesh.Trimesh) and not np.all(np.isfinite(geometry.vertices)):
+            raise ValueError(f"mesh {path} has NaN or infinite vertex coordinates")
+
+
 def load_parts(mesh_or_path) -> list[MeshPart]:
     """Load a path, trimesh object or list of `MeshPart` as world-space parts; ValueError if there are no triangles."""
     import trimesh
@@ -96,6 +109,7 @@ def load_parts(mesh_or_path) -> list[MeshPart]:
     elif isinstance(mesh_or_path, (str, os.PathLike)):
         if not os.path.isfile(mesh_or_path):
             raise FileNotFoundError(f"no such mesh file: {mesh_or_path}")
+        _check_raw_vertices(mesh_or_path)
         try:
             loaded = trimesh.load(mesh_or_path, force="scene")
         except Exception as exc:  # trimesh raises many unrelated types for unreadable files
