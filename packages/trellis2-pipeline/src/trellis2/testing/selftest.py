@@ -48,7 +48,9 @@ def run_selftest(device: str = "cpu", keep_model: str | Path | None = None,
                 passed = False
                 continue
             finite = bool(torch.isfinite(mesh.vertices).all() and torch.isfinite(mesh.attrs).all())
-            passed &= finite
-            echo(f"{'ok  ' if finite else 'FAIL'} {name}: {mesh.faces.shape[0]} faces, {mesh.coords.shape[0]} voxels "
-                 f"in {time.perf_counter() - start:.1f} s{'' if finite else ' (non-finite values)'}")
+            healthy = finite and mesh.faces.shape[0] > 0
+            passed &= healthy
+            problem = "" if healthy else (" (non-finite values)" if not finite else " (empty mesh)")
+            echo(f"{'ok  ' if healthy else 'FAIL'} {name}: {mesh.faces.shape[0]} faces, {mesh.coords.shape[0]} voxels "
+                 f"in {time.perf_counter() - start:.1f} s{problem}")
     return passed

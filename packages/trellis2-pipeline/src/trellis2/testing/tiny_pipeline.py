@@ -3,8 +3,8 @@
 The folder holds `pipeline.json` plus `ckpts/NAME.json|safetensors` for every model and a tiny DINOv3 in
 `dinov3/` (transformers format), so `Trellis2ImageTo3DPipeline.from_pretrained(folder)` runs the whole chain on a
 CPU in seconds. A few layers are scaled so the random model produces small, bounded workloads: the flows predict
-small velocities, the sparse-structure decoder keeps about `occupancy` of the grid, and each subdivision keeps about
-two of eight children per voxel.
+small velocities, the sparse-structure decoder keeps about `occupancy` of the grid, and the shape decoder subdivides
+each voxel into one child per level except the last, which keeps all eight.
 """
 
 from __future__ import annotations
@@ -114,17 +114,20 @@ def _calibrate_occupancy(decoder: nn.Module, occupancy: float, generator: torch.
         bias -= torch.quantile(logits, 1.0 - occupancy).to(bias.dtype)
 
 
-def _limit_subdivision(decoder: nn.Module, generator: torch.Generator, children: int = 2) -> None:
-    """Make each upsampling block keep about `children` of the 8 children of every voxel (chosen at random)."""
+def _limit_subdivision(decoder: nn.Module, generator: torch.Generator) -> None:
+    """Make every upsampling block but the last keep one random child per voxel and the last keep all eight, so the
+    voxel count stays small while each final 2x2x2 block has interior edges to extract faces from."""
     with torch.no_grad():
+        biases = [param for name, param in decoder.named_parameters() if name.endswith("to_subdiv.bias")]
         for name, param in decoder.named_parameters():
             if name.endswith("to_subdiv.weight"):
                 param.mul_(0.05)
-            elif name.endswith("to_subdiv.bias"):
-                keep = torch.randperm(param.numel(), generator=generator)[:children]
-                value = torch.full(param.shape, -2.0)
-                value[keep] = 2.0
-                param.copy_(value.to(param.dtype))
+        for level, bias in enumerate(biases):
+            value = torch.full(bias.shape, 2.0)
+            if level < len(biases) - 1:
+                value.fill_(-2.0)
+                value[torch.randint(bias.numel(), (1,), generator=generator)] = 2.0
+            bias.copy_(value.to(bias.dtype))
 
 
 def _save_checkpoint(model: nn.Module, config: dict[str, Any], prefix: Path) -> None:
