@@ -10,7 +10,6 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 #ifdef _OPENMP
@@ -187,6 +186,62 @@ OverlapTest make_overlap_test(const Triangle& t, const float vs[3]) {
     return o;
 }
 
+// Open-addressing (linear probing) map from packed voxel key to voxel index; grows by doubling.
+class VoxelIndex {
+  public:
+    void reserve(size_t n) { rehash(std::max<size_t>(64, next_pow2(n * 2))); }
+
+    // Index of `key`, inserting `fresh_value` when absent; second is true when inserted.
+    std::pair<uint32_t, bool> insert(Key key, uint32_t fresh_value) {
+        if ((size_ + 1) * 2 > keys_.size()) rehash(std::max<size_t>(64, keys_.size() * 2));
+        size_t slot = probe(key);
+        if (keys_[slot] == key) return {values_[slot], false};
+        keys_[slot] = key;
+        values_[slot] = fresh_value;
+        ++size_;
+        return {fresh_value, true};
+    }
+
+    uint32_t find(Key key) const {
+        if (keys_.empty()) return kMissing;
+        const size_t slot = probe(key);
+        return keys_[slot] == key ? values_[slot] : kMissing;
+    }
+
+  private:
+    static constexpr Key kEmpty = ~Key(0);
+
+    static size_t next_pow2(size_t n) {
+        size_t p = 1;
+        while (p < n) p <<= 1;
+        return p;
+    }
+
+    size_t probe(Key key) const {
+        const size_t mask = keys_.size() - 1;
+        size_t slot = size_t((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+        while (keys_[slot] != key && keys_[slot] != kEmpty) slot = (slot + 1) & mask;
+        return slot;
+    }
+
+    void rehash(size_t capacity) {
+        std::vector<Key> old_keys(capacity, kEmpty);
+        std::vector<uint32_t> old_values(capacity);
+        old_keys.swap(keys_);
+        old_values.swap(values_);
+        for (size_t i = 0; i < old_keys.size(); ++i)
+            if (old_keys[i] != kEmpty) {
+                const size_t slot = probe(old_keys[i]);
+                keys_[slot] = old_keys[i];
+                values_[slot] = old_values[i];
+            }
+    }
+
+    std::vector<Key> keys_;
+    std::vector<uint32_t> values_;
+    size_t size_ = 0;
+};
+
 class DualGridBuilder {
   public:
     DualGridBuilder(const Grid& g, int threads) : g_(g), threads_(threads) {}
@@ -197,7 +252,7 @@ class DualGridBuilder {
         });
         index_.reserve(events.size() / 2 + 16);
         for (const Crossing& c : events) {
-            auto [it, fresh] = index_.try_emplace(c.key, uint32_t(coords_.size()));
+            const auto [v, fresh] = index_.insert(c.key, uint32_t(coords_.size()));
             if (fresh) {
                 coords_.push_back({c.coord[0], c.coord[1], c.coord[2]});
                 sums_.push_back({0.0f, 0.0f, 0.0f});
@@ -205,7 +260,6 @@ class DualGridBuilder {
                 flags_.push_back({0, 0, 0});
                 quadrics_.push_back(Quadric{});
             }
-            const uint32_t v = it->second;
             for (int k = 0; k < 3; ++k) sums_[v][k] += c.point[k];
             counts_[v] += 1.0f;
             if (c.axis >= 0) flags_[v][c.axis] = 1;
@@ -285,8 +339,7 @@ class DualGridBuilder {
     }
 
     uint32_t lookup(int x, int y, int z) const {
-        const auto it = index_.find(pack(x, y, z));
-        return it == index_.end() ? kMissing : it->second;
+        return index_.find(pack(x, y, z));
     }
 
     // 3D DDA along a boundary edge; each existing voxel it passes gets the edge's line quadric.
@@ -340,7 +393,7 @@ class DualGridBuilder {
 
     Grid g_;
     int threads_;
-    std::unordered_map<Key, uint32_t> index_;
+    VoxelIndex index_;
     std::vector<std::array<int, 3>> coords_;
     std::vector<std::array<float, 3>> sums_;
     std::vector<float> counts_;
