@@ -63,32 +63,31 @@ def mesh_to_flexible_dual_grid(vertices, faces, grid_size=None, voxel_size=None,
 
 
 def _edge_quads(xp, coords, intersected, grid_shape):
-    """Indices [Q,4] of the voxel quads around every flagged edge whose four voxels all exist (sort + search)."""
-    c = coords.astype(xp.int64) if xp is np else coords.long()
+    """Indices [Q,4] of the voxel quads around every flagged edge whose four voxels all exist. Voxels are sorted by
+    linear key once; each neighbour offset is then a sorted query (cache-friendly searchsorted)."""
+    c = coords.astype(np.int64) if xp is np else coords.long()
     span = [int(s) + 2 for s in grid_shape]
-
-    def key(p):
-        return (p[..., 0] * span[1] + p[..., 1]) * span[2] + p[..., 2]
-
-    keys = key(c)
+    keys = (c[:, 0] * span[1] + c[:, 1]) * span[2] + c[:, 2]
     if xp is np:
         order = np.argsort(keys, kind="stable")
-        owners, axes = np.nonzero(intersected)
-        offsets = QUAD_NEIGHBOURS[axes]
-        wanted = key(c[owners][:, None, :] + offsets)
         sorted_keys = keys[order]
-        pos = np.clip(np.searchsorted(sorted_keys, wanted), 0, len(keys) - 1)
-        found = sorted_keys[pos] == wanted
-        return order[pos][found.all(axis=1)]
-    import torch
-
-    sorted_keys, order = torch.sort(keys, stable=True)
-    owners, axes = torch.nonzero(intersected, as_tuple=True)
-    offsets = torch.as_tensor(QUAD_NEIGHBOURS, device=c.device)[axes]
-    wanted = key(c[owners][:, None, :] + offsets)
-    pos = torch.searchsorted(sorted_keys, wanted).clamp_(max=len(keys) - 1)
-    found = sorted_keys[pos] == wanted
-    return order[pos][found.all(dim=1)]
+        flags = intersected[order]
+    else:
+        sorted_keys, order = xp.sort(keys, stable=True)
+        flags = intersected[order]
+    neighbour = {}
+    for offset in {tuple(o) for o in QUAD_NEIGHBOURS.reshape(-1, 3).tolist()} - {(0, 0, 0)}:
+        wanted = sorted_keys + (offset[0] * span[1] + offset[1]) * span[2] + offset[2]
+        pos = xp.searchsorted(sorted_keys, wanted)
+        pos = pos.clip(0, len(keys) - 1) if xp is np else pos.clamp_(max=len(keys) - 1)
+        neighbour[offset] = xp.where(sorted_keys[pos] == wanted, order[pos], -1)
+    neighbour[(0, 0, 0)] = order
+    quads = []
+    for axis in range(3):
+        members = [neighbour[tuple(o)] for o in QUAD_NEIGHBOURS[axis].tolist()]
+        quad = xp.stack(members, 1)[flags[:, axis]]
+        quads.append(quad[(quad >= 0).all(1)])
+    return xp.concatenate(quads) if xp is np else xp.cat(quads)
 
 
 def _pick_split(xp, quads, verts, split_weight):
@@ -97,16 +96,22 @@ def _pick_split(xp, quads, verts, split_weight):
     if split_weight is not None:
         w = split_weight.reshape(-1)[quads]
         return w[:, 0] * w[:, 2] > w[:, 1] * w[:, 3]
-    p = verts[quads].astype(np.float64) if xp is np else verts[quads].double()
-    cross = np.cross if xp is np else (lambda a, b: xp.linalg.cross(a, b))
+    p = verts.astype(np.float64) if xp is np else verts.double()
+    corners = [[p[quads[:, k], axis] for axis in range(3)] for k in range(4)]
 
-    def cosine(a, b):
-        na = xp.linalg.norm(a, axis=-1) if xp is np else a.norm(dim=-1)
-        nb = xp.linalg.norm(b, axis=-1) if xp is np else b.norm(dim=-1)
-        return (a * b).sum(-1) / (na * nb + 1e-20)
+    def normal(a, b, c):
+        u = [b[i] - a[i] for i in range(3)]
+        v = [c[i] - a[i] for i in range(3)]
+        return [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]]
 
-    d02 = cosine(cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), cross(p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]))
-    d13 = cosine(cross(p[:, 1] - p[:, 0], p[:, 3] - p[:, 0]), cross(p[:, 1] - p[:, 3], p[:, 2] - p[:, 3]))
+    def cosine(m, n):
+        dot = m[0] * n[0] + m[1] * n[1] + m[2] * n[2]
+        norms = ((m[0] ** 2 + m[1] ** 2 + m[2] ** 2) * (n[0] ** 2 + n[1] ** 2 + n[2] ** 2)) ** 0.5
+        return dot / (norms + 1e-30)
+
+    q0, q1, q2, q3 = corners
+    d02 = cosine(normal(q0, q1, q2), normal(q0, q2, q3))
+    d13 = cosine(normal(q0, q1, q3), normal(q3, q1, q2))
     # Near ties (flat quads) go to diagonal 0-2, upstream's choice, so numpy and torch agree despite rounding.
     return d02 >= d13 - 1e-9
 
