@@ -75,17 +75,20 @@ def _edge_quads(xp, coords, intersected, grid_shape):
     else:
         sorted_keys, order = xp.sort(keys, stable=True)
         flags = intersected[order]
-    neighbour = {}
-    for offset in {tuple(o) for o in QUAD_NEIGHBOURS.reshape(-1, 3).tolist()} - {(0, 0, 0)}:
-        wanted = sorted_keys + (offset[0] * span[1] + offset[1]) * span[2] + offset[2]
+    last = len(keys) - 1
+
+    def lookup(wanted):
         pos = xp.searchsorted(sorted_keys, wanted)
-        pos = pos.clip(0, len(keys) - 1) if xp is np else pos.clamp_(max=len(keys) - 1)
-        neighbour[offset] = xp.where(sorted_keys[pos] == wanted, order[pos], -1)
-    neighbour[(0, 0, 0)] = order
+        pos = pos.clip(0, last) if xp is np else pos.clamp_(max=last)
+        return xp.where(sorted_keys[pos] == wanted, order[pos], -1)
+
     quads = []
     for axis in range(3):
-        members = [neighbour[tuple(o)] for o in QUAD_NEIGHBOURS[axis].tolist()]
-        quad = xp.stack(members, 1)[flags[:, axis]]
+        owners = flags[:, axis]
+        base = sorted_keys[owners]
+        members = [order[owners]] + [lookup(base + (o[0] * span[1] + o[1]) * span[2] + o[2])
+                                     for o in QUAD_NEIGHBOURS[axis, 1:].tolist()]
+        quad = xp.stack(members, 1)
         quads.append(quad[(quad >= 0).all(1)])
     return xp.concatenate(quads) if xp is np else xp.cat(quads)
 
