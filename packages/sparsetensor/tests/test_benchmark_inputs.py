@@ -21,5 +21,5 @@ def test_sphere_shell_matches_issue_voxel_count():
 def test_quick_cpu_run_prints_table():
     done = subprocess.run([sys.executable, str(BENCH), "--device", "cpu", "--quick", "--repeats", "1"],
                           capture_output=True, text=True, timeout=120, check=True)
-    rows = [line for line in done.stdout.splitlines() if line.startswith("|") and "1,600" in line]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("|") and "| 1,600 |" in line]
     assert len(rows) == 1
