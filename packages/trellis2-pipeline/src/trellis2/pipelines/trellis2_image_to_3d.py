@@ -118,9 +118,6 @@ class Trellis2ImageTo3DPipeline:
         overrides = {key: str(ref) for key, ref in (model_overrides or {}).items()}
         refs = {key: overrides.get(key) or model_reference(path, root, repo_id) for key, path in args["models"].items()}
         models = {key: load_model(ref, dtype=dtype) for key, ref in refs.items()}
-        stages = ("sparse_structure_sampler", "shape_slat_sampler", "tex_slat_sampler")
-        samplers = {stage: build_sampler(args[stage]["name"], args[stage].get("args")) for stage in stages}
-        params = {stage: dict(args[stage].get("params", {})) for stage in stages}
         cond_name = image_cond_model_name or args["image_cond_model"].get("args", {}).get("model_name")
         image_cond_model = build_component(args["image_cond_model"], local_model_name(cond_name, root))
         rembg_section = args.get("rembg_model")
@@ -131,17 +128,37 @@ class Trellis2ImageTo3DPipeline:
             def rembg_factory() -> Any:
                 return build_component(rembg_section, local_model_name(matting_name, root))
 
-        pipeline = cls(
-            models, samplers, params,
-            LatentNormalization.from_config(args["shape_slat_normalization"]),
-            LatentNormalization.from_config(args["tex_slat_normalization"]),
-            image_cond_model, rembg_factory,
-            low_vram=args.get("low_vram", True) if low_vram is None else low_vram,
-            default_pipeline_type=args.get("default_pipeline_type", "1024_cascade"),
-        )
+        pipeline = cls.from_components(args, models, image_cond_model, rembg_factory, low_vram)
         if device is not None:
             pipeline.to(device)
         return pipeline
+
+    @classmethod
+    def from_components(
+        cls,
+        config_args: dict[str, Any],
+        models: dict[str, nn.Module],
+        image_cond_model: Any,
+        rembg_factory: Callable[[], Any] | None = None,
+        low_vram: bool | None = None,
+    ) -> Trellis2ImageTo3DPipeline:
+        """Assemble a pipeline from already built components (e.g. random-weight models for a benchmark).
+
+        `config_args` is the `args` object of a pipeline.json (samplers, latent statistics, default type); `models`
+        are keyed like its `models` section. The pipeline stays on the CPU until `to(device)`.
+        """
+        stages = ("sparse_structure_sampler", "shape_slat_sampler", "tex_slat_sampler")
+        sections = {stage: config_args[stage] for stage in stages}
+        samplers = {stage: build_sampler(section["name"], section.get("args")) for stage, section in sections.items()}
+        params = {stage: dict(section.get("params", {})) for stage, section in sections.items()}
+        return cls(
+            models, samplers, params,
+            LatentNormalization.from_config(config_args["shape_slat_normalization"]),
+            LatentNormalization.from_config(config_args["tex_slat_normalization"]),
+            image_cond_model, rembg_factory,
+            low_vram=config_args.get("low_vram", True) if low_vram is None else low_vram,
+            default_pipeline_type=config_args.get("default_pipeline_type", "1024_cascade"),
+        )
 
     # ----------------------------------------------------------------------------------------------- devices
     @property
