@@ -2,7 +2,7 @@
 
 from importlib.metadata import version as _dist_version
 
-from . import _core
+from . import _core, postprocess  # noqa: F401
 from .convert import (  # noqa: F401
     flexible_dual_grid_to_mesh,
     mesh_to_flexible_dual_grid,

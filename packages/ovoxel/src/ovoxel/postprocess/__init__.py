@@ -1,0 +1,8 @@
+"""Post-processing of decoded O-Voxels: `to_glb` turns an extracted mesh and its PBR attribute volume into a
+textured GLB (built on meshkit; numpy only, torch/sparsetensor used when given CUDA tensors)."""
+
+from .chain import to_glb
+from .result import TexturedMesh
+from .sampling import SparseVolumeSampler, make_sampler
+
+__all__ = ["SparseVolumeSampler", "TexturedMesh", "make_sampler", "to_glb"]

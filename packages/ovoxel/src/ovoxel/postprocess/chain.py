@@ -1,0 +1,127 @@
+"""`to_glb`: turn an extracted mesh plus its sparse PBR attribute volume into a textured, game-ready GLB object."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from . import geometry, texture
+from .inputs import check_inputs
+from .result import TexturedMesh
+from .sampling import make_sampler
+from .stages import StageTimer
+
+_CLUSTER_DEFAULTS = {"mesh_cluster_threshold_cone_half_angle_rad": float(np.radians(90.0)),
+                     "mesh_cluster_refine_iterations": 0, "mesh_cluster_global_iterations": 1,
+                     "mesh_cluster_smooth_strength": 1}
+
+
+def _check_options(decimation_target: Any, texture_size: Any, remesh_band: Any, remesh_project: Any,
+                   alpha_mode: Any, cluster: dict[str, Any]) -> None:
+    if decimation_target is not None and (isinstance(decimation_target, bool) or
+                                          not isinstance(decimation_target, int | np.integer) or
+                                          decimation_target < 1):
+        raise ValueError(f"decimation_target must be a positive face count (or None to keep all), "
+                         f"got {decimation_target!r}")
+    if isinstance(texture_size, bool) or not isinstance(texture_size, int | np.integer) or texture_size < 8:
+        raise ValueError(f"texture_size must be an integer >= 8, got {texture_size!r}")
+    if not np.isfinite(remesh_band) or remesh_band <= 0:
+        raise ValueError(f"remesh_band must be a positive number of voxels, got {remesh_band!r}")
+    if not 0 <= remesh_project <= 1:
+        raise ValueError(f"remesh_project must lie in [0, 1], got {remesh_project!r}")
+    if alpha_mode not in ("OPAQUE", "MASK", "BLEND", "auto"):
+        raise ValueError(f"alpha_mode must be 'OPAQUE', 'MASK', 'BLEND' or 'auto', got {alpha_mode!r}")
+    changed = [name for name, value in cluster.items() if value != _CLUSTER_DEFAULTS[name]]
+    if changed:
+        warnings.warn(f"{', '.join(changed)} tune upstream's CuMesh chart clustering; meshkit's UV unwrap has no "
+                      "such knobs, so they have no effect", stacklevel=3)
+
+
+def to_glb(
+    vertices: Any,
+    faces: Any,
+    attr_volume: Any,
+    coords: Any,
+    attr_layout: dict[str, slice],
+    aabb: Any,
+    voxel_size: Any = None,
+    grid_size: Any = None,
+    decimation_target: int | None = 1_000_000,
+    texture_size: int = 2048,
+    remesh: bool = False,
+    remesh_band: float = 1,
+    remesh_project: float = 0.9,
+    mesh_cluster_threshold_cone_half_angle_rad: float = float(np.radians(90.0)),
+    mesh_cluster_refine_iterations: int = 0,
+    mesh_cluster_global_iterations: int = 1,
+    mesh_cluster_smooth_strength: float = 1,
+    verbose: bool = False,
+    use_tqdm: bool = False,
+    *,
+    alpha_mode: str = "OPAQUE",
+    double_sided: bool | None = None,
+    progress: bool = False,
+    remesh_outer_only: bool = True,
+) -> TexturedMesh:
+    """Fill small holes, optionally remesh, simplify to `decimation_target` faces, clean up, UV-unwrap and bake
+    `attr_volume` (trilinear at the texels' closest points on the dense input) into PBR textures.
+
+    Arguments keep upstream's names and meanings (Z-up input; `voxel_size` or `grid_size` with `aabb` defines the
+    grid; `attr_layout` maps base_color/metallic/roughness/alpha to channel slices). Additions: `alpha_mode`
+    ('OPAQUE' as upstream, 'MASK', 'BLEND' or 'auto'), `double_sided` (default: not `remesh`, as upstream),
+    `progress` (tqdm stage bar, same as `use_tqdm`), `remesh_outer_only` (drop the hidden inner offset shell).
+    Returns a `TexturedMesh`; `.export("x.glb", extension_webp=True)` writes it.
+    """
+    _check_options(decimation_target, texture_size, remesh_band, remesh_project, alpha_mode,
+                   {"mesh_cluster_threshold_cone_half_angle_rad": mesh_cluster_threshold_cone_half_angle_rad,
+                    "mesh_cluster_refine_iterations": mesh_cluster_refine_iterations,
+                    "mesh_cluster_global_iterations": mesh_cluster_global_iterations,
+                    "mesh_cluster_smooth_strength": mesh_cluster_smooth_strength})
+    inputs = check_inputs(vertices, faces, attr_volume, coords, attr_layout, aabb, voxel_size, grid_size)
+    extent = float((inputs.aabb[1] - inputs.aabb[0]).max())
+    target = None if decimation_target is None else int(decimation_target)
+    timer = StageTimer(total=7 if remesh else 8, progress=progress or use_tqdm, verbose=verbose)
+    if verbose:
+        print(f"[to_glb] input: {len(inputs.vertices):,} vertices, {len(inputs.faces):,} faces, "
+              f"{inputs.attr_volume.shape[0]:,} voxels, grid {inputs.grid_size.tolist()}", flush=True)
+    try:
+        with timer.stage("fill holes") as info:
+            reference = geometry.fill_small_holes((inputs.vertices, inputs.faces), extent)
+            info["faces"] = len(reference[1])
+        if remesh:
+            with timer.stage("remesh") as info:
+                mesh = geometry.remesh(reference, inputs.aabb, inputs.grid_size, float(remesh_band),
+                                       float(remesh_project), remesh_outer_only)
+                info["faces"] = len(mesh[1])
+            with timer.stage("simplify") as info:
+                mesh = geometry.simplify(mesh, target)
+                info["faces"] = len(mesh[1])
+        else:
+            with timer.stage("simplify") as info:
+                mesh = geometry.simplify(reference, None if target is None else 3 * target)
+                info["faces"] = len(mesh[1])
+            with timer.stage("cleanup") as info:
+                mesh = geometry.clean(mesh, extent)
+                info["faces"] = len(mesh[1])
+            with timer.stage("simplify") as info:
+                mesh = geometry.simplify(mesh, target)
+                info["faces"] = len(mesh[1])
+        with timer.stage("cleanup") as info:
+            mesh = geometry.orient(geometry.clean(mesh, extent))
+            info["faces"] = len(mesh[1])
+        if len(mesh[1]) == 0:
+            raise ValueError("no faces left after cleanup: the mesh consists only of tiny or degenerate parts")
+        with timer.stage("uv unwrap") as info:
+            uv_mesh = texture.unwrap(*mesh, int(texture_size))
+            info["faces"] = len(uv_mesh.faces)
+        with timer.stage("bake"):
+            sampler = make_sampler(inputs.coords, inputs.attr_volume, inputs.aabb[0], inputs.voxel_size)
+            baked = texture.bake(uv_mesh, reference, sampler, int(texture_size))
+        with timer.stage("material"):
+            sided = (not remesh) if double_sided is None else bool(double_sided)
+            pbr = texture.material(baked, inputs.layout, alpha_mode, sided)
+    finally:
+        timer.close()
+    return TexturedMesh(uv_mesh.vertices, uv_mesh.faces, uv_mesh.uvs, uv_mesh.normals, pbr, dict(timer.timings))

@@ -1,0 +1,53 @@
+"""The geometry half of `to_glb`: reference mesh, optional narrow-band remesh, simplification and cleanup (meshkit).
+
+Tolerances follow upstream, which states them in the units of TRELLIS.2's [-0.5, 0.5]^3 box; here they are scaled
+by the box's largest extent so any `aabb` behaves like that unit box.
+"""
+
+from __future__ import annotations
+
+import meshkit
+import numpy as np
+from meshkit import cleanup
+
+HOLE_PERIMETER = 3e-2  # holes up to this perimeter (times the box extent) are closed
+SMALL_COMPONENT_AREA = 1e-5  # components below this area (times the extent squared) are dropped
+
+Mesh = tuple[np.ndarray, np.ndarray]
+
+
+def fill_small_holes(mesh: Mesh, extent: float) -> Mesh:
+    """Close holes whose perimeter is at most 3% of the box extent."""
+    return meshkit.fill_holes(*mesh, max_hole_perimeter=HOLE_PERIMETER * extent)
+
+
+def remesh(mesh: Mesh, aabb: np.ndarray, grid_size: np.ndarray, band: float, project: float,
+           outer_only: bool) -> Mesh:
+    """Rebuild the surface by dual contouring at `band` voxels from it (grid of max(grid_size) cells over the box,
+    grown by 3 * band cells as upstream), then move vertices `project` of the way back onto the input."""
+    resolution = int(grid_size.max())
+    extent = float((aabb[1] - aabb[0]).max())
+    scale = (resolution + 3 * band) / resolution * extent
+    return meshkit.remesh_narrow_band_dc(*mesh, aabb.mean(axis=0), scale, resolution, band, project_back=project,
+                                         outer_only=outer_only)
+
+
+def simplify(mesh: Mesh, target: int | None) -> Mesh:
+    """Collapse edges down to `target` faces (no-op when already at or below it, or when `target` is None)."""
+    if target is None or len(mesh[1]) <= target:
+        return mesh
+    result = meshkit.simplify(*mesh, target)
+    return result.vertices, result.faces
+
+
+def clean(mesh: Mesh, extent: float) -> Mesh:
+    """Upstream's cleanup round: duplicate faces, non-manifold edges (split), tiny components, small holes."""
+    mesh = cleanup.remove_duplicate_faces(*mesh)
+    mesh = cleanup.repair_non_manifold(*mesh)
+    mesh = cleanup.remove_small_components(*mesh, min_area=SMALL_COMPONENT_AREA * extent**2)
+    return fill_small_holes(mesh, extent)
+
+
+def orient(mesh: Mesh) -> Mesh:
+    """Make neighbouring faces agree (closed parts face outward) and drop vertices nothing uses."""
+    return cleanup.remove_unreferenced_vertices(*cleanup.unify_orientation(*mesh))

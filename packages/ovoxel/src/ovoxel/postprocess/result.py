@@ -1,0 +1,30 @@
+"""What `to_glb` returns: a UV-mapped, PBR-textured mesh that exports itself as GLB."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import meshkit
+import numpy as np
+
+
+@dataclass
+class TexturedMesh:
+    """Seam-split mesh (Z-up, as the generator works) with per-vertex UVs and normals, its glTF PBR material and
+    the seconds each `to_glb` stage took. Export converts to glTF's Y-up."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    uvs: np.ndarray
+    normals: np.ndarray
+    material: meshkit.PBRMaterial
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def export(self, path: str | Path | None = None, extension_webp: bool = False) -> bytes:
+        """Write a GLB (textures as PNG, or lossless WebP under EXT_texture_webp) to `path` when given; returns
+        the GLB bytes either way."""
+        if path is not None and Path(path).suffix.lower() != ".glb":
+            raise ValueError(f"export writes binary glTF only: the path must end in .glb, got {str(path)!r}")
+        return meshkit.write_glb(path, self.vertices, self.faces, normals=self.normals, uvs=self.uvs,
+                                 material=self.material, image_format="webp" if extension_webp else "png")
