@@ -117,7 +117,10 @@ def create_app(settings: ServiceSettings | None = None, engine_factory: Callable
         image = decode(body)
         pool: WorkerPool = request.app.state.pool
         async with pool.device_slots:
-            result = await asyncio.to_thread(request.app.state.engine.preprocess, image)
+            try:
+                result = await asyncio.to_thread(request.app.state.engine.preprocess, image)
+            except ValueError as error:  # e.g. an empty alpha matte: nothing to crop around
+                raise HTTPException(400, f"cannot preprocess this image: {error}") from None
         return ImageBody(image_base64=base64.b64encode(encode_png(result)).decode())
 
     @app.post("/tasks", response_model=TaskCreated, responses=ERRORS)
@@ -160,8 +163,14 @@ def create_app(settings: ServiceSettings | None = None, engine_factory: Callable
         stamp = datetime.datetime.now().strftime("%Y-%m-%dT%H%M%S.%f")[:-3]
         out_path = artifacts.task_dir(task.id) / f"sample_{stamp}.glb"
         async with request.app.state.pool.device_slots:
-            await asyncio.to_thread(request.app.state.engine.extract_glb, artifacts.task_dir(task.id),
-                                    body.decimation_target, body.texture_size, out_path)
+            try:
+                await asyncio.to_thread(request.app.state.engine.extract_glb, artifacts.task_dir(task.id),
+                                        body.decimation_target, body.texture_size, out_path)
+            except ValueError as error:  # settings this asset cannot be exported with, e.g. too small a texture
+                raise HTTPException(400, f"cannot export this asset: {error}") from None
+            except Exception as error:  # answered with the reason, so clients can show more than "500"
+                log.exception("GLB export failed", extra={"task_id": task.id})
+                raise HTTPException(500, f"GLB export failed: {type(error).__name__}: {error}") from None
         return ExtractResult(glb_path=str(out_path.resolve()), glb_url=f"/tasks/{task.id}/glb")
 
     @app.get("/tasks/{task_id}/glb", response_class=FileResponse, responses=ERRORS)
