@@ -12,7 +12,9 @@ pytest.importorskip("triton")
 
 from sparsetensor.ops import build_neighbor_map, submanifold_conv3d  # noqa: E402
 from sparsetensor.ops.conv import submanifold_conv3d_reference  # noqa: E402
-from sparsetensor.ops.conv_triton import submanifold_conv3d_triton  # noqa: E402
+from sparsetensor.ops.conv_triton import submanifold_conv3d_triton, tile_schedule  # noqa: E402
+
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @pytest.mark.parametrize(
@@ -25,9 +27,10 @@ def test_triton_matches_reference(dtype, c_in, c_out, tol):
     g = torch.Generator().manual_seed(1)
     w, b = torch.randn(c_out, 3, 3, 3, c_in, generator=g) * 0.2, torch.randn(c_out, generator=g)
     ref = submanifold_conv3d_reference(x.feats, nmap, w.double(), b.double())
-    got = submanifold_conv3d_triton(x.feats.to(dtype), nmap, w.to(dtype), b.to(dtype))
+    w, b = w.to(DEVICE, dtype), b.to(DEVICE, dtype)
+    got = submanifold_conv3d_triton(x.feats.to(DEVICE, dtype), nmap.to(DEVICE), w, b)
     assert got.dtype == dtype
-    torch.testing.assert_close(got.double(), ref, atol=tol * ref.abs().max().item(), rtol=tol)
+    torch.testing.assert_close(got.double().cpu(), ref, atol=tol * ref.abs().max().item(), rtol=tol)
 
 
 def test_backend_env_selects_triton_and_handles_empty(monkeypatch):
@@ -35,9 +38,24 @@ def test_backend_env_selects_triton_and_handles_empty(monkeypatch):
     x = random_sparse([12], 3, 4).float()
     w = torch.randn(6, 3, 3, 3, 4)
     ref = submanifold_conv3d_reference(x.feats, build_neighbor_map(x.coords, 3), w)
-    torch.testing.assert_close(submanifold_conv3d(x.feats, x.coords, w), ref, atol=1e-5, rtol=1e-5)
-    empty = submanifold_conv3d(x.feats[:0], x.coords[:0], w)
+    got = submanifold_conv3d(x.feats.to(DEVICE), x.coords.to(DEVICE), w.to(DEVICE))
+    torch.testing.assert_close(got.cpu(), ref, atol=1e-5, rtol=1e-5)
+    empty = submanifold_conv3d(x.feats[:0].to(DEVICE), x.coords[:0].to(DEVICE), w.to(DEVICE))
     assert empty.shape == (0, 6)
     monkeypatch.setenv("SPARSETENSOR_CONV_BACKEND", "cuda-magic")
     with pytest.raises(ValueError, match="SPARSETENSOR_CONV_BACKEND"):
         submanifold_conv3d(x.feats, x.coords, w)
+
+
+def test_tile_schedule_groups_patterns_and_lists_each_tiles_offsets():
+    nmap = torch.tensor([[0, -1, 2], [1, 0, -1], [2, -1, 0], [-1, -1, 3], [4, 1, -1]])
+    schedule = tile_schedule(nmap, rows_per_tile=2)
+    order = schedule.order.long()
+    assert sorted(order.tolist()) == [0, 1, 2, 3, 4]
+    patterns = [tuple((nmap[row] >= 0).tolist()) for row in order.tolist()]
+    runs = [pattern for i, pattern in enumerate(patterns) if i == 0 or pattern != patterns[i - 1]]
+    assert len(runs) == len(set(patterns)) == 3  # equal patterns are adjacent
+    for tile, offsets in enumerate(schedule.tile_offsets.tolist()):
+        rows = order[tile * 2:(tile + 1) * 2]
+        assert offsets == (nmap[rows] >= 0).any(0).int().tolist()
+    assert schedule.tile_offsets.shape == (3, 3) and schedule.neighbor_map.dtype == torch.int32
