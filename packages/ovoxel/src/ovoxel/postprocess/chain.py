@@ -109,7 +109,8 @@ def to_glb(
                 mesh = geometry.simplify(mesh, target)
                 info["faces"] = len(mesh[1])
         with timer.stage("cleanup") as info:
-            mesh = geometry.orient(geometry.clean(mesh, extent))
+            # Closing holes that the non-manifold split opened can add faces: collapse them again.
+            mesh = geometry.orient(geometry.simplify(geometry.clean(mesh, extent), target))
             info["faces"] = len(mesh[1])
         if len(mesh[1]) == 0:
             raise ValueError("no faces left after cleanup: the mesh consists only of tiny or degenerate parts")
