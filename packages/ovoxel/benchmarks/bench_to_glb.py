@@ -1,0 +1,80 @@
+"""Time ovoxel.postprocess.to_glb stage by stage on a generated-like input: a noisy sphere (or a mesh file) turned
+into an O-Voxel at `--resolution`, extracted back to a dense dual-grid mesh, then exported with or without remesh.
+
+Usage: python benchmarks/bench_to_glb.py [--quick] [--resolution 256] [--decimation-target 200000]
+                                        [--texture-size 2048] [--asset PATH] [--remesh both|on|off]
+Prints a markdown table: seconds per stage and in total, and the face count reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import ovoxel
+import trimesh
+
+AABB = np.array([[-0.5] * 3, [0.5] * 3])
+LAYOUT = {"base_color": slice(0, 3), "metallic": slice(3, 4), "roughness": slice(4, 5), "alpha": slice(5, 6)}
+STAGES = ("fill holes", "remesh", "simplify", "cleanup", "uv unwrap", "bake", "material")
+
+
+def noisy_sphere(subdivisions: int, seed: int = 0) -> trimesh.Trimesh:
+    """An icosphere of radius ~0.4 with smooth random bumps, like a generated organic shape."""
+    sphere = trimesh.creation.icosphere(subdivisions, radius=1.0)
+    rng = np.random.default_rng(seed)
+    directions, phases = rng.normal(size=(12, 3)), rng.uniform(0, 2 * np.pi, 12)
+    bumps = np.sin(sphere.vertices @ directions.T * 4 + phases).sum(axis=1) / 12
+    return trimesh.Trimesh(sphere.vertices * (0.4 + 0.05 * bumps)[:, None], sphere.faces, process=False)
+
+
+def generated_input(resolution: int, asset: str | None):
+    """(vertices, faces, attr volume (N, 6) float, coords, aabb) the way a decoder hands them to to_glb: the dense
+    extracted mesh plus per-voxel attributes (a colour pattern for the sphere, the asset's materials otherwise)."""
+    source = asset or noisy_sphere(5 if resolution <= 128 else 7)
+    coords, values, box = ovoxel.mesh_to_ovoxel(source, resolution, aabb=None if asset else AABB,
+                                                attrs=asset is not None)
+    vertices, faces, _ = ovoxel.ovoxel_to_mesh(coords, values, box, resolution)
+    if asset:
+        attrs = np.concatenate([values[k] for k in LAYOUT], axis=1).astype(np.float32) / 255
+    else:
+        centres = (coords + 0.5) / resolution - 0.5
+        colour = 0.5 + 0.5 * np.sin(centres * [23.0, 31.0, 17.0])
+        attrs = np.concatenate([colour, centres[:, :1] > 0, 0.3 + 0.4 * colour[:, 1:2], np.ones((len(coords), 1))],
+                               axis=1).astype(np.float32)
+    return vertices, faces, attrs, coords, box
+
+
+def main() -> None:
+    """Build the input, run to_glb once per remesh setting and print the stage table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="resolution 48, 2,000 faces, 128^2 texture")
+    parser.add_argument("--resolution", type=int, default=256)
+    parser.add_argument("--decimation-target", type=int, default=200_000)
+    parser.add_argument("--texture-size", type=int, default=2048)
+    parser.add_argument("--asset", help="a textured mesh file to voxelise instead of the noisy sphere")
+    parser.add_argument("--remesh", choices=("both", "on", "off"), default="both")
+    args = parser.parse_args()
+    if args.quick:
+        args.resolution, args.decimation_target, args.texture_size = 48, 2000, 128
+
+    start = time.perf_counter()
+    vertices, faces, attrs, coords, box = generated_input(args.resolution, args.asset)
+    print(f"input: {args.asset or 'noisy sphere'} at {args.resolution}^3: {len(coords):,} voxels, "
+          f"{len(faces):,} faces ({time.perf_counter() - start:.1f} s to voxelise and extract); "
+          f"target {args.decimation_target:,} faces, texture {args.texture_size}^2, "
+          f"{ovoxel.native_threads()} native threads\n")
+    print("| remesh | " + " | ".join(STAGES) + " | total | faces |")
+    print("| --- " * (len(STAGES) + 3) + "|")
+    for remesh in {"both": (False, True), "on": (True,), "off": (False,)}[args.remesh]:
+        glb = ovoxel.postprocess.to_glb(vertices, faces, attrs, coords, LAYOUT, aabb=box, grid_size=args.resolution,
+                                        decimation_target=args.decimation_target, texture_size=args.texture_size,
+                                        remesh=remesh, remesh_band=1, remesh_project=0)
+        cells = [f"{glb.timings[s]:.2f}" if s in glb.timings else "-" for s in STAGES]
+        print(f"| {'on' if remesh else 'off'} | " + " | ".join(cells) +
+              f" | {sum(glb.timings.values()):.2f} | {len(glb.faces):,} |")
+
+
+if __name__ == "__main__":
+    main()
