@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+from pathlib import Path
 
 import click
 
@@ -36,6 +37,91 @@ def info() -> None:
     for module in OPTIONAL_MODULES:
         present = importlib.util.find_spec(module) is not None
         click.echo(f"{module:20s} {'present' if present else 'absent'}")
+
+@main.command()
+@click.option("--device", help="torch device: cuda, cuda:N or cpu (default: cuda when a GPU is present, else cpu).")
+@click.option("--keep-model", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the tiny model into this folder and leave it there (for `trellis2 generate --model DIR`, "
+                   "`trellis2 serve --model DIR` or `from_pretrained(DIR)`).")
+def selftest(device: str | None, keep_model: Path | None) -> None:
+    """Run the whole chain offline on a tiny random-weight model: every pipeline type, GLB export, preview render.
+
+    \b
+    Needs no download and no GPU; takes well under a minute on a CPU.
+    Example:
+      trellis2 selftest --device cpu --keep-model ./tiny-trellis2
+    """
+    from .commands.devices import resolve_device
+    from .testing import run_selftest
+
+    if not run_selftest(resolve_device(device, cpu_fallback=True), keep_model, echo=click.echo):
+        raise click.ClickException("self-test failed (see the FAIL lines above)")
+    click.echo("self-test passed")
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", default=".", show_default=True, type=click.Path(path_type=Path),
+              help="Folder for IMAGE_STEM.glb (created), or a .glb file name for a single image.")
+@click.option("--model", envvar="TRELLIS2_MODEL", default="microsoft/TRELLIS.2-4B", show_default=True,
+              help="Hub id or local folder holding pipeline.json.")
+@click.option("--device", envvar="TRELLIS2_DEVICE", help="torch device: cuda (default when a GPU is present) or cpu.")
+@click.option("--pipeline-type", help="512, 1024, 1024_cascade or 1536_cascade (default: the model's, 1024_cascade).")
+@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--steps", type=click.IntRange(1), help="Sampler steps for every stage (default: the model's).")
+@click.option("--texture-size", default=4096, show_default=True, type=click.IntRange(8), help="Texture edge, px.")
+@click.option("--decimation-target", default=1_000_000, show_default=True, type=click.IntRange(1),
+              help="Face count of the exported mesh.")
+@click.option("--remesh/--no-remesh", default=True, show_default=True, help="Narrow-band remesh before baking.")
+@click.option("--low-vram/--no-low-vram", default=None, help="Keep models on the CPU between stages (default: the "
+              "model's setting).")
+@click.option("--video", is_flag=True, help="Also write a PBR turntable preview (IMAGE_STEM.mp4, or .gif without "
+              "imageio-ffmpeg).")
+@click.option("--envmap", default="forest", show_default=True,
+              help="Lighting for --video: forest, sunset, courtyard or an .exr/.hdr file.")
+@click.option("--video-resolution", default=512, show_default=True, type=click.IntRange(2),
+              help="Size of the large preview panels, px (even).")
+@click.option("--video-frames", default=120, show_default=True, type=click.IntRange(1))
+def generate(images: tuple[Path, ...], output: Path, model: str, device: str | None, pipeline_type: str | None,
+             seed: int, steps: int | None, texture_size: int, decimation_target: int, remesh: bool,
+             low_vram: bool | None, video: bool, envmap: str, video_resolution: int, video_frames: int) -> None:
+    """Generate a textured GLB from each IMAGE (RGBA with the object cut out, or any photo: the background is then
+    removed with BiRefNet).
+
+    \b
+    Examples:
+      trellis2 generate T.png -o out/                       # out/T.glb with microsoft/TRELLIS.2-4B on the GPU
+      trellis2 generate a.png b.png -o out --video --envmap sunset
+      trellis2 selftest --device cpu --keep-model tiny && \\
+      trellis2 generate T.png -o out --model tiny --device cpu   # the offline tiny model (random weights)
+    """
+    from tqdm import tqdm
+
+    from .commands import generate as steps_of
+    from .commands.devices import resolve_device
+
+    if video and video_resolution % 2:
+        raise click.BadParameter("must be even", param_hint="--video-resolution")
+    steps_of.check_pipeline_type(pipeline_type)
+    steps_of.check_model_reference(model)
+    device = resolve_device(device)
+    pictures = [steps_of.read_image(path) for path in images]
+    targets = steps_of.output_paths(images, output)
+    light = steps_of.load_envmap(envmap) if video else None
+    options = steps_of.GlbOptions(decimation_target, texture_size, remesh)
+    click.echo(f"loading {model} on {device} ...", err=True)
+    pipeline = steps_of.load_pipeline(model, device, low_vram)
+    for path, picture, target in tqdm(list(zip(images, pictures, targets, strict=True)), desc="Images", unit="image",
+                                      disable=len(images) < 2):
+        mesh = steps_of.generate_mesh(pipeline, picture, path, seed, pipeline_type, steps).cpu()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        click.echo(f"wrote {steps_of.write_glb(mesh, target, options)}")
+        if video:
+            written, note = steps_of.write_video(mesh, target.with_suffix(""), light, video_resolution, video_frames)
+            if note:
+                click.echo(note, err=True)
+            click.echo(f"wrote {written}")
+
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")

@@ -83,6 +83,18 @@ class MeshWithVoxel:
             return
         self._edit_geometry(lambda mesh: mesh.simplify(target, **options))
 
+    def to_glb(self, decimation_target: int | None = 1_000_000, texture_size: int = 2048, remesh: bool = False,
+               **options: Any) -> Any:
+        """A textured, UV-mapped mesh (ovoxel's `TexturedMesh`; `.export("x.glb")` writes it) baked from this mesh and
+        its attribute volume by `ovoxel.postprocess.to_glb`; `options` go to that function (e.g. `remesh_band`)."""
+        from ovoxel.postprocess import to_glb
+
+        box_min = self.origin.tolist()
+        box_max = [low + self.voxel_size * size for low, size in zip(box_min, self.voxel_shape[-3:], strict=True)]
+        return to_glb(vertices=self.vertices, faces=self.faces, attr_volume=self.attrs, coords=self.coords,
+                      attr_layout=self.layout, voxel_size=self.voxel_size, aabb=[box_min, box_max],
+                      decimation_target=decimation_target, texture_size=texture_size, remesh=remesh, **options)
+
     def _edit_geometry(self, edit) -> None:
         if self.faces.shape[0] == 0:
             return
