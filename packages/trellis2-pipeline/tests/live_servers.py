@@ -76,6 +76,17 @@ def backend(data_dir: Path, **env: str) -> LiveProcess:
     return LiveProcess(command, full_env, port, "/healthz")
 
 
+def tiny_pipeline_backend(folder: Path, **env: str) -> LiveProcess:
+    """The back end on the real tiny random-weight pipeline (written into `folder/model`) on the CPU, with small
+    previews. Occupancy 0.002 keeps enough surface for previews with visible pixels while staying fast."""
+    from trellis2.testing import write_tiny_pipeline
+
+    model = write_tiny_pipeline(folder / "model", seed=0, steps=2, occupancy=0.002)
+    settings = {"TRELLIS2_MODEL": str(model), "TRELLIS2_DEVICE": "cpu", "TRELLIS2_PREVIEW_FRAMES": "2",
+                "TRELLIS2_PREVIEW_SIZE": "96", "TRELLIS2_WORKER_COUNT": "1"}
+    return backend(folder / "data", **{**settings, **env})
+
+
 def frontend(backend_url: str) -> LiveProcess:
     """`python -m trellis2.app` (the Gradio front end) pointed at `backend_url`."""
     port = free_port()

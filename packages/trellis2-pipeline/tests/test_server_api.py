@@ -91,6 +91,35 @@ def test_preprocess_returns_png(make_client):
     assert image.format == "PNG" and image.size == (8, 8)
 
 
+class FailingEngine(ScriptedEngine):
+    """Preprocessing and export fail the way the real engine does for bad input, or with an internal error."""
+
+    def __init__(self, extract_error: Exception):
+        super().__init__()
+        self.extract_error = extract_error
+
+    def preprocess(self, image):
+        raise ValueError("the image contains no object: its alpha matte is (almost) empty")
+
+    def extract_glb(self, workdir, decimation_target, texture_size, out_path):
+        raise self.extract_error
+
+
+@pytest.mark.parametrize(("error", "status", "fragment"), [
+    (ValueError("charts cannot be packed: raise texture_size"), 400, "cannot export this asset: charts cannot"),
+    (RuntimeError("bake kernel crashed"), 500, "GLB export failed: RuntimeError: bake kernel crashed"),
+])
+def test_engine_errors_come_back_as_readable_messages(make_client, error, status, fragment):
+    client = make_client(engine=FailingEngine(error))
+    response = client.post("/preprocess", json={"image_base64": png_base64()})
+    assert response.status_code == 400 and "contains no object" in response.json()["detail"]
+    task_id = client.post("/tasks", json={"image_base64": png_base64()}).json()["task_id"]
+    wait_for(client, task_id)
+    response = client.post(f"/tasks/{task_id}/extract", json={})
+    assert response.status_code == status and fragment in response.json()["detail"]
+    assert client.get(f"/tasks/{task_id}/glb").status_code == 409  # nothing half-written is served
+
+
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [
