@@ -62,10 +62,12 @@ def test_mesh_to_dual_grid_matches_upstream(name, g, prefix, weights):
     np.testing.assert_array_equal(c, ref_c)
     np.testing.assert_array_equal(f, ref_f)
     err = np.abs((d * g - c) - ref_off).max(axis=1)
-    # Most voxels agree to ~1e-4 voxel. A few sit on near-ties of upstream's float32 QR solve / box-candidate
-    # choice (ill-conditioned with the toolkit's 0.01 regularization), where float noise picks the winner.
-    assert np.median(err) < 5e-4
-    assert np.mean(err < 1e-3) >= 0.975
+    assert err.max() <= 1e-3, f"{np.sum(err > 1e-3)} of {len(err)} voxels off by more than 1e-3 voxel"
+    # Stricter than the README: the converter rounds every float32 operation in upstream's order (qef_math.h), which
+    # measured bit-identical dual vertices on all 17 cases (94,565 voxels). A float64 solve instead was off by
+    # up to 0.19 voxel on 365 voxels (5 cases): the toolkit's 0.01 regularization leaves many QEFs ill-conditioned.
+    ref_dual = _sorted_by_coords(data[f"{prefix}g{g}_coords"], data[f"{prefix}g{g}_dual_vertices"])[1]
+    np.testing.assert_array_equal(d, ref_dual)
 
 
 @pytest.mark.parametrize("name,g,prefix,weights", [p for p in _cases() if p.values[2] == ""])

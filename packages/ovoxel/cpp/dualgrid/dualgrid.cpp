@@ -12,6 +12,8 @@
 #include <limits>
 #include <utility>
 #include <vector>
+
+#include "qef_math.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -40,11 +42,10 @@ struct Vec3f {
     float v[3];
 };
 
-Quadric plane_quadric(const float n[3], float d) {
-    const float p[4] = {n[0], n[1], n[2], d};
+Quadric pack_quadric(const float full[4][4]) {
     Quadric q{};
     for (int r = 0; r < 4; ++r)
-        for (int c = r; c < 4; ++c) q[kSym[r][c]] = p[r] * p[c];
+        for (int c = r; c < 4; ++c) q[kSym[r][c]] = full[r][c];
     return q;
 }
 
@@ -65,13 +66,9 @@ Triangle make_triangle(const float* a, const float* b, const float* c) {
         t.p[1][k] = b[k];
         t.p[2][k] = c[k];
     }
-    const float e0[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
-    const float e1[3] = {c[0] - b[0], c[1] - b[1], c[2] - b[2]};
-    float n[3] = {e0[1] * e1[2] - e0[2] * e1[1], e0[2] * e1[0] - e0[0] * e1[2], e0[0] * e1[1] - e0[1] * e1[0]};
-    const float len = std::sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
-    for (int k = 0; k < 3; ++k) t.n[k] = len > 0.0f ? n[k] / len : 0.0f;
-    const float d = -(t.n[0] * a[0] + t.n[1] * a[1] + t.n[2] * a[2]);
-    t.q = plane_quadric(t.n, d);
+    float full[4][4];
+    qef::plane_quadric(a, b, c, t.n, full);
+    t.q = pack_quadric(full);
     return t;
 }
 
@@ -144,7 +141,7 @@ struct OverlapTest {
     float n[3], d1, d2;
     float en[3][3][2], ed[3][3];  // [projection][edge] normal and offset
     bool operator()(const float p[3]) const {
-        const float np = n[0] * p[0] + n[1] * p[1] + n[2] * p[2];
+        const float np = qef::dot3(n, p);
         if ((np + d1) * (np + d2) > 0.0f) return false;
         for (int pr = 0; pr < 3; ++pr) {
             const int u = pr == 0 ? 0 : (pr == 1 ? 1 : 2), v = pr == 0 ? 1 : (pr == 1 ? 2 : 0);
@@ -162,11 +159,13 @@ OverlapTest make_overlap_test(const Triangle& t, const float vs[3]) {
         o.n[k] = t.n[k];
         c[k] = t.n[k] > 0.0f ? vs[k] : 0.0f;
     }
-    o.d1 = o.d2 = 0.0f;
+    float near[3], far[3];
     for (int k = 0; k < 3; ++k) {
-        o.d1 += t.n[k] * (c[k] - t.p[0][k]);
-        o.d2 += t.n[k] * (vs[k] - c[k] - t.p[0][k]);
+        near[k] = c[k] - t.p[0][k];
+        far[k] = vs[k] - c[k] - t.p[0][k];
     }
+    o.d1 = qef::dot3(t.n, near);
+    o.d2 = qef::dot3(t.n, far);
     // projections xy (normal axis z), yz (axis x), zx (axis y)
     const int pu[3] = {0, 1, 2}, pv[3] = {1, 2, 0}, pn[3] = {2, 0, 1};
     for (int pr = 0; pr < 3; ++pr) {
@@ -344,22 +343,10 @@ class DualGridBuilder {
 
     // 3D DDA along a boundary edge; each existing voxel it passes gets the edge's line quadric.
     void walk_edge(const float* a, const float* b, float weight) {
-        double dir[3] = {double(b[0] - a[0]), double(b[1] - a[1]), double(b[2] - a[2])};
-        const double len = std::sqrt(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
-        if (len < 1e-6) return;
-        for (double& x : dir) x /= len;
-        float A[3][3];
-        for (int r = 0; r < 3; ++r)
-            for (int c = 0; c < 3; ++c) A[r][c] = float((r == c ? 1.0 : 0.0) - dir[r] * dir[c]);
-        float bvec[3], cterm = 0.0f;
-        for (int r = 0; r < 3; ++r) bvec[r] = -(A[r][0] * a[0] + A[r][1] * a[1] + A[r][2] * a[2]);
-        for (int r = 0; r < 3; ++r) cterm += a[r] * (A[r][0] * a[0] + A[r][1] * a[1] + A[r][2] * a[2]);
-        Quadric q{};
-        for (int r = 0; r < 3; ++r) {
-            for (int c = r; c < 3; ++c) q[kSym[r][c]] = A[r][c];
-            q[kSym[r][3]] = bvec[r];
-        }
-        q[9] = cterm;
+        double dir[3], len;
+        float full[4][4];
+        if (!qef::line_quadric(a, b, dir, len, full)) return;
+        const Quadric q = pack_quadric(full);
         int cur[3], step[3];
         double tmax[3], tdelta[3];
         for (int k = 0; k < 3; ++k) {
@@ -401,47 +388,9 @@ class DualGridBuilder {
     std::vector<Quadric> quadrics_;
 };
 
-// p^T Q p in float, row vector first (upstream compares candidates in float; near ties must break alike).
-float quadric_error(const float Q[4][4], const float p[3]) {
-    const float h[4] = {p[0], p[1], p[2], 1.0f};
-    float e = 0.0f;
-    for (int c = 0; c < 4; ++c) {
-        float row = 0.0f;
-        for (int r = 0; r < 4; ++r) row += h[r] * Q[r][c];
-        e += row * h[c];
-    }
-    return e;
-}
-
-// Gaussian elimination with partial pivoting; a vanishing pivot leaves that unknown at zero.
-template <int N, typename T>
-void solve_linear(T A[N][N], T b[N], T x[N]) {
-    int perm[N];
-    for (int i = 0; i < N; ++i) perm[i] = i;
-    for (int col = 0; col < N; ++col) {
-        int piv = col;
-        for (int r = col + 1; r < N; ++r)
-            if (std::abs(A[r][col]) > std::abs(A[piv][col])) piv = r;
-        std::swap(A[col], A[piv]);
-        std::swap(b[col], b[piv]);
-        if (std::abs(A[col][col]) < 1e-30) continue;
-        for (int r = col + 1; r < N; ++r) {
-            const T f = A[r][col] / A[col][col];
-            for (int c = col; c < N; ++c) A[r][c] -= f * A[col][c];
-            b[r] -= f * b[col];
-        }
-    }
-    for (int r = N - 1; r >= 0; --r) {
-        if (std::abs(A[r][r]) < 1e-30) {
-            x[r] = T(0);
-            continue;
-        }
-        T s = b[r];
-        for (int c = r + 1; c < N; ++c) s -= A[r][c] * x[c];
-        x[r] = s / A[r][r];
-    }
-}
-
+// Dual vertex of voxel i: the regularized QEF minimizer if it lies in the closed voxel box, else the best of the
+// constrained minimizers on the box faces, edges and corners (upstream's candidate order; ties keep the first).
+// All arithmetic is float32 in upstream's operation order (see qef_math.h).
 void DualGridBuilder::solve_voxel(size_t i, float regularization, float* out) const {
     Quadric qf = quadrics_[i];
     if (regularization > 0.0f) {
@@ -452,7 +401,7 @@ void DualGridBuilder::solve_voxel(size_t i, float regularization, float* out) co
         reg[3] = -p[0];
         reg[6] = -p[1];
         reg[8] = -p[2];
-        reg[9] = p[0] * p[0] + p[1] * p[1] + p[2] * p[2];
+        reg[9] = qef::dot3(p, p);
         add_scaled(qf, reg, regularization * counts_[i]);
     }
     float Q[4][4];
@@ -464,17 +413,14 @@ void DualGridBuilder::solve_voxel(size_t i, float regularization, float* out) co
         hi[k] = (coords_[i][k] + 1) * g_.voxel[k];
     }
     auto inside = [&](float v, int k) { return v >= lo[k] && v <= hi[k]; };
-    double A[3][3], b[3], xd[3];
-    for (int r = 0; r < 3; ++r) {
-        for (int c = 0; c < 3; ++c) A[r][c] = Q[r][c];
-        b[r] = -Q[r][3];
-    }
-    solve_linear<3, double>(A, b, xd);
-    float x[3] = {float(xd[0]), float(xd[1]), float(xd[2])};
+    const float A[3][3] = {{Q[0][0], Q[0][1], Q[0][2]}, {Q[1][0], Q[1][1], Q[1][2]}, {Q[2][0], Q[2][1], Q[2][2]}};
+    const float b[3] = {-Q[0][3], -Q[1][3], -Q[2][3]};
+    float x[3];
+    qef::colpiv_qr_solve<3>(A, b, x);
     if (!(inside(x[0], 0) && inside(x[1], 1) && inside(x[2], 2))) {
         float best = std::numeric_limits<float>::infinity();
         auto consider = [&](const float p[3]) {
-            const float e = quadric_error(Q, p);
+            const float e = qef::quadratic_form4(Q, p);
             if (e < best) {
                 best = e;
                 std::copy(p, p + 3, x);
@@ -482,12 +428,11 @@ void DualGridBuilder::solve_voxel(size_t i, float regularization, float* out) co
         };
         for (int fixed = 0; fixed < 3; ++fixed) {  // box faces
             const int u = (fixed + 1) % 3, v = (fixed + 2) % 3;
+            const float A2[2][2] = {{Q[u][u], Q[u][v]}, {Q[v][u], Q[v][v]}};
             for (float w : {lo[fixed], hi[fixed]}) {
-                double A2[2][2] = {{Q[u][u], Q[u][v]}, {Q[v][u], Q[v][v]}};
-                double b2[2] = {-(Q[u][fixed] * double(w) + Q[u][3]), -(Q[v][fixed] * double(w) + Q[v][3])};
-                double sd[2];
-                solve_linear<2, double>(A2, b2, sd);
-                const float s[2] = {float(sd[0]), float(sd[1])};
+                const float b2[2] = {-(Q[u][fixed] * w + Q[u][3]), -(Q[v][fixed] * w + Q[v][3])};
+                float s[2];
+                qef::colpiv_qr_solve<2>(A2, b2, s);
                 if (!(inside(s[0], u) && inside(s[1], v))) continue;
                 float p[3];
                 p[fixed] = w;
@@ -498,9 +443,11 @@ void DualGridBuilder::solve_voxel(size_t i, float regularization, float* out) co
         }
         for (int free_ax = 0; free_ax < 3; ++free_ax) {  // box edges
             const int u = (free_ax + 1) % 3, v = (free_ax + 2) % 3;
+            const float row[3] = {Q[free_ax][u], Q[free_ax][v], Q[free_ax][3]};
             for (float pu : {lo[u], hi[u]})
                 for (float pv : {lo[v], hi[v]}) {
-                    const float t = -(Q[free_ax][u] * pu + Q[free_ax][v] * pv + Q[free_ax][3]) / Q[free_ax][free_ax];
+                    const float fixed_part[3] = {pu, pv, 1.0f};
+                    const float t = -qef::dot3(row, fixed_part) / Q[free_ax][free_ax];
                     if (!inside(t, free_ax)) continue;
                     float p[3];
                     p[free_ax] = t;
