@@ -63,11 +63,14 @@ def _convert_mesh(source, out: Path, resolution: int, aabb, compression: str, at
     return {"voxels": int(len(coords)), "aabb": box.tolist(), "attributes": sorted(attrs)}
 
 
-def _export_mesh(source: Path, out: Path, resolution: int | None, aabb) -> int:
-    """O-Voxel file -> untextured mesh (vertex colours from base_color when present); returns the face count."""
+def _export_mesh(source: Path, out: Path, resolution: int | None, aabb, glb_options: dict | None = None) -> int:
+    """O-Voxel file -> mesh; returns the face count. A .glb of an O-Voxel with PBR attributes is textured by
+    `ovoxel.postprocess.to_glb` (`glb_options`: decimation_target, texture_size, remesh); otherwise the mesh is
+    written untextured (vertex colours from base_color when present)."""
     import trimesh
 
     from .ovoxel_build import ovoxel_to_mesh
+    from .postprocess import PBR_LAYOUT
 
     coords, attrs = ovoxel.io.read(source)
     if len(coords) == 0:
@@ -76,11 +79,20 @@ def _export_mesh(source: Path, out: Path, resolution: int | None, aabb) -> int:
     if coords.max() >= grid:
         raise ValueError(f"voxel coordinates reach {coords.max()}, outside a grid of resolution {grid}")
     box = np.array([[0.0] * 3, [float(grid)] * 3]) if aabb is None else aabb
+    textured = out.suffix.lower() == ".glb" and all(name in attrs for name in PBR_LAYOUT)
     with tqdm(total=2, desc="O-Voxel -> mesh", unit="step", file=sys.stderr, disable=None) as progress:
         vertices, faces, colours = ovoxel_to_mesh(coords, attrs, box, grid)
         progress.update()
-        mesh = trimesh.Trimesh(vertices, faces, vertex_colors=colours, process=False)
-        _atomic_write(out, lambda temp: mesh.export(temp))
+        if textured:
+            volume = np.concatenate([attrs[name] for name in PBR_LAYOUT], axis=1).astype(np.float32) / 255
+            glb = ovoxel.postprocess.to_glb(vertices, faces, volume, coords, PBR_LAYOUT, aabb=box, grid_size=grid,
+                                            **(glb_options or {}))
+            faces = glb.faces
+            # O-Voxels made by `convert` keep the source mesh's axes, so coordinates are written unchanged.
+            _atomic_write(out, lambda temp: glb.export(temp, z_up=False))
+        else:
+            mesh = trimesh.Trimesh(vertices, faces, vertex_colors=colours, process=False)
+            _atomic_write(out, lambda temp: mesh.export(temp))
         progress.update()
     return len(faces)
 
@@ -110,18 +122,28 @@ def main() -> None:
 @click.option("--attrs/--no-attrs", default=True, show_default=True, help="Store PBR material attributes.")
 @click.option("--compression", default="lzma", show_default=True,
               type=click.Choice(["none", "deflate", "lzma", "zstd"]), help="Stream codec for .vxz output.")
-def convert(source: Path, out: Path, resolution: int, aabb, attrs: bool, compression: str) -> None:
+@click.option("--decimation-target", default=100_000, show_default=True, type=click.IntRange(1),
+              help="Textured GLB output: face count to simplify to.")
+@click.option("--texture-size", default=2048, show_default=True, type=click.IntRange(8, 16384),
+              help="Textured GLB output: edge of the square PBR textures.")
+@click.option("--remesh/--no-remesh", default=False, show_default=True,
+              help="Textured GLB output: rebuild the surface by narrow-band dual contouring first.")
+def convert(source: Path, out: Path, resolution: int, aabb, attrs: bool, compression: str, decimation_target: int,
+            texture_size: int, remesh: bool) -> None:
     """Convert a mesh (GLB/glTF/OBJ/PLY/STL) into an O-Voxel file (.vxz/.npz/.ply), or an O-Voxel (.vxz/.npz)
-    back into an untextured mesh (.glb/.obj/.ply, vertex colours from base_color).
+    back into a mesh: a .glb gets UVs and baked PBR textures when the O-Voxel has base_color, metallic, roughness
+    and alpha; .obj/.ply (and attribute-less O-Voxels) come out untextured, with vertex colours from base_color.
 
     \b
     Examples:
       ovoxel convert Duck.glb duck.vxz --resolution 256 --compression zstd
-      ovoxel convert duck.vxz duck_back.glb --resolution 256 --aabb -1 -1 -1 1 1 1
+      ovoxel convert duck.vxz duck_back.glb --resolution 256 --aabb -1 -1 -1 1 1 1 --texture-size 1024
     """
     box = None if aabb is None else np.asarray(aabb, dtype=np.float64).reshape(2, 3)
     if source.suffix.lower() in (".vxz", ".npz") and out.suffix.lower() in MESH_OUT_SUFFIXES:
-        faces = _export_mesh(source, out, resolution, box)
+        options = {"decimation_target": decimation_target, "texture_size": texture_size, "remesh": remesh,
+                   "remesh_project": 0}
+        faces = _export_mesh(source, out, resolution, box, options)
         click.echo(f"wrote {out}: {faces} triangles")
         return
     if out.suffix.lower() not in VOXEL_SUFFIXES:
@@ -160,8 +182,8 @@ def _chamfer(a, b, samples: int = 200000) -> tuple[float, float]:
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--resolution", "-r", default=64, show_default=True, type=click.IntRange(2, 1024))
 def demo(out_dir: Path, resolution: int) -> None:
-    """Round-trip the bundled textured sphere: mesh -> OUT_DIR/demo.vxz -> OUT_DIR/demo.glb, and print the
-    Chamfer distance between input and output.
+    """Round-trip the bundled textured sphere: mesh -> OUT_DIR/demo.vxz -> OUT_DIR/demo.glb (textured), and print
+    the Chamfer distance between input and output.
 
     \b
     Example:
@@ -174,7 +196,8 @@ def demo(out_dir: Path, resolution: int) -> None:
     sphere = demo_mesh()
     voxels, mesh_out = out_dir / "demo.vxz", out_dir / "demo.glb"
     summary = _convert_mesh(sphere, voxels, resolution, None, "lzma")
-    faces = _export_mesh(voxels, mesh_out, resolution, np.asarray(summary["aabb"]))
+    faces = _export_mesh(voxels, mesh_out, resolution, np.asarray(summary["aabb"]),
+                         {"decimation_target": 20_000, "texture_size": 512})
     back = trimesh.load(mesh_out, force="mesh")
     forward, backward = _chamfer(sphere, back)
     floor = _chamfer(sphere, sphere)[0]  # what sampling alone gives for identical surfaces

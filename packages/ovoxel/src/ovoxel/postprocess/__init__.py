@@ -2,7 +2,8 @@
 textured GLB (built on meshkit; numpy only, torch/sparsetensor used when given CUDA tensors)."""
 
 from .chain import to_glb
+from .inputs import PBR_LAYOUT
 from .result import TexturedMesh
 from .sampling import SparseVolumeSampler, make_sampler
 
-__all__ = ["SparseVolumeSampler", "TexturedMesh", "make_sampler", "to_glb"]
+__all__ = ["PBR_LAYOUT", "SparseVolumeSampler", "TexturedMesh", "make_sampler", "to_glb"]

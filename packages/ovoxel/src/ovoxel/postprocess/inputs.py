@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-REQUIRED_LAYOUT = ("base_color", "metallic", "roughness", "alpha")
-LAYOUT_WIDTHS = {"base_color": 3, "metallic": 1, "roughness": 1, "alpha": 1}
+PBR_LAYOUT = {"base_color": slice(0, 3), "metallic": slice(3, 4), "roughness": slice(4, 5), "alpha": slice(5, 6)}
+"""Upstream's attribute layout (`pipeline.pbr_attr_layout`): every key is required, with these channel widths."""
 
 
 def is_tensor(value: Any) -> bool:
@@ -84,18 +84,18 @@ def _volume(coords: Any, attr_volume: Any) -> tuple[Any, Any]:
 def _layout(layout: Any, channels: int) -> dict[str, slice]:
     if not isinstance(layout, dict):
         raise ValueError(f"attr_layout must be a dict name -> slice, got {type(layout).__name__}")
-    missing = [name for name in REQUIRED_LAYOUT if name not in layout]
+    missing = [name for name in PBR_LAYOUT if name not in layout]
     if missing:
-        raise ValueError(f"attr_layout lacks {', '.join(missing)} (needs {', '.join(REQUIRED_LAYOUT)})")
+        raise ValueError(f"attr_layout lacks {', '.join(missing)} (needs {', '.join(PBR_LAYOUT)})")
     out = {}
-    for name in REQUIRED_LAYOUT:
+    for name, default in PBR_LAYOUT.items():
         part = layout[name]
         if not isinstance(part, slice):
             raise ValueError(f"attr_layout[{name!r}] must be a slice, got {part!r}")
-        width = len(range(channels)[part])
-        if width != LAYOUT_WIDTHS[name]:
+        width, needed = len(range(channels)[part]), default.stop - default.start
+        if width != needed:
             raise ValueError(f"attr_layout[{name!r}] = {part} selects {width} of the volume's {channels} channels, "
-                             f"needs {LAYOUT_WIDTHS[name]}")
+                             f"needs {needed}")
         out[name] = part
     return out
 

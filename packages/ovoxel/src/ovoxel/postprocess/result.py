@@ -21,10 +21,10 @@ class TexturedMesh:
     material: meshkit.PBRMaterial
     timings: dict[str, float] = field(default_factory=dict)
 
-    def export(self, path: str | Path | None = None, extension_webp: bool = False) -> bytes:
+    def export(self, path: str | Path | None = None, extension_webp: bool = False, z_up: bool = True) -> bytes:
         """Write a GLB (textures as PNG, or lossless WebP under EXT_texture_webp) to `path` when given; returns
-        the GLB bytes either way."""
+        the GLB bytes either way. `z_up=False` writes coordinates unchanged (input that is already Y-up)."""
         if path is not None and Path(path).suffix.lower() != ".glb":
             raise ValueError(f"export writes binary glTF only: the path must end in .glb, got {str(path)!r}")
         return meshkit.write_glb(path, self.vertices, self.faces, normals=self.normals, uvs=self.uvs,
-                                 material=self.material, image_format="webp" if extension_webp else "png")
+                                 material=self.material, image_format="webp" if extension_webp else "png", z_up=z_up)
