@@ -10,8 +10,10 @@ removal is skipped (the input image has alpha). On CUDA a one-step warm-up run c
 Prints a table per run and a summary against upstream's published H100 times; `--json` saves everything (after
 each run, so a time-limited job keeps what it finished).
 
-    python packages/trellis2-pipeline/benchmarks/bench_pipeline.py --json bench.json     # CUDA, full size
-    python packages/trellis2-pipeline/benchmarks/bench_pipeline.py --quick                # tiny models, CPU
+    python packages/trellis2-pipeline/benchmarks/bench_pipeline.py --json bench.json --budget 300   # CUDA, full size
+    python packages/trellis2-pipeline/benchmarks/bench_pipeline.py --quick                          # tiny, CPU
+
+Paths default to ../shared beside the repository (--shared DIR for another copy).
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ from trellis2.pipelines.pipeline_types import PIPELINE_TYPES, pipeline_type  # n
 from trellis2.pipelines.trellis2_image_to_3d import CASCADE_SOURCE_RESOLUTION  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared"
-DEFAULT_ASSET = SHARED / "assets" / "DamagedHelmet" / "DamagedHelmet.gltf"
-DEFAULT_IMAGE = SHARED / "images" / "T.png"
+DEFAULT_ASSET = Path("assets") / "DamagedHelmet" / "DamagedHelmet.gltf"  # these three relative to --shared
+DEFAULT_IMAGE = Path("images") / "T.png"
+DEFAULT_SPEC = Path("spec")
 #: Upstream's published H100 generation times (512^3, 1024^3, 1536^3) and the issue's goals, in seconds.
 UPSTREAM_H100_SECONDS = {"512": 3.0, "1024": 17.0, "1024_cascade": 17.0, "1536_cascade": 60.0}
 GOAL_SECONDS = {"512": 2.0, "1024": 10.0, "1024_cascade": 10.0, "1536_cascade": 35.0}
@@ -299,19 +302,33 @@ def parse_types(text: str) -> list[str]:
     return names
 
 
+def run_plan(types: list[str], low_vram_types: list[str]) -> list[tuple[str, bool]]:
+    """(type, low_vram) in run order: each type, followed by its low-VRAM run if asked, then the low-VRAM runs of
+    types not timed normally (so a time budget cuts the least important runs)."""
+    plan = []
+    for name in types:
+        plan.append((name, False))
+        if name in low_vram_types:
+            plan.append((name, True))
+    return plan + [(name, True) for name in low_vram_types if name not in types]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; --quick switches the defaults to a tiny CPU run."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--types", type=parse_types, default=parse_types("512,1024_cascade,1536_cascade"),
                         help="pipeline types to time, in order (also: 1024)")
     parser.add_argument("--low-vram", type=parse_types, default=parse_types("1024_cascade"),
-                        help="types to time again in low-VRAM mode after the others ('none' to skip)")
+                        help="types to time (also) in low-VRAM mode, right after their normal run ('none' to skip)")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps per stage (default 12; 2 with --quick)")
-    parser.add_argument("--asset", type=Path, default=DEFAULT_ASSET, help="mesh whose voxels steer the run")
+    parser.add_argument("--shared", type=Path, default=SHARED, help="the shared data folder (default ../shared)")
+    parser.add_argument("--asset", type=Path, default=None,
+                        help=f"mesh whose voxels steer the run (default SHARED/{DEFAULT_ASSET})")
     parser.add_argument("--asset-extent", type=float, default=None,
                         help="longest side of the asset in the unit output box (default 0.95; 0.1 with --quick)")
-    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="RGBA input image")
-    parser.add_argument("--spec-dir", type=Path, default=SHARED / "spec", help="has pipeline.json, checkpoints/")
+    parser.add_argument("--image", type=Path, default=None, help=f"RGBA input image (default SHARED/{DEFAULT_IMAGE})")
+    parser.add_argument("--spec-dir", type=Path, default=None,
+                        help="folder with pipeline.json and checkpoints/*.json (default SHARED/spec)")
     parser.add_argument("--device", default=None, help="default cuda (cpu with --quick)")
     parser.add_argument("--quick", action="store_true", help="tiny random models from trellis2.testing (smoke test)")
     parser.add_argument("--seed", type=int, default=0)
@@ -323,6 +340,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.device = torch.device(args.device or ("cpu" if args.quick else "cuda"))
     args.steps = args.steps or (2 if args.quick else 12)
     args.asset_extent = args.asset_extent or (0.1 if args.quick else 0.95)
+    args.asset = args.asset or args.shared / DEFAULT_ASSET
+    args.image = args.image or args.shared / DEFAULT_IMAGE
+    args.spec_dir = args.spec_dir or args.shared / DEFAULT_SPEC
     if args.steps < 1:
         parser.error("--steps must be at least 1")
     if not args.types and not args.low_vram:
@@ -336,7 +356,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Build once, run every requested type (then the low-VRAM ones) and report; returns the JSON record."""
+    """Build once, run every requested type (low-VRAM runs after their normal run) and report; returns the JSON
+    record."""
     args = parse_args(argv)
     started = time.perf_counter()
     device = args.device
@@ -368,14 +389,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report["warmup_seconds"] = time.perf_counter() - start
         print(f"warm-up ({names[0]}, 1 step): {report['warmup_seconds']:.1f} s", flush=True)
 
-    plan = [(name, False) for name in args.types] + [(name, True) for name in args.low_vram]
-    for name, low_vram in plan:
+    for name, low_vram in run_plan(args.types, args.low_vram):
         if args.budget is not None and time.perf_counter() - started > args.budget:
             report["skipped"].append({"pipeline_type": name, "low_vram": low_vram, "reason": "time budget"})
             print(f"skipped {name}{' low-VRAM' if low_vram else ''}: past the {args.budget:g} s budget", flush=True)
             continue
         if pipeline.low_vram != low_vram:
             pipeline.low_vram = low_vram  # moves every model to the CPU (or back to the device)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
         run = run_once(pipeline, image, name, args.steps, args.seed)
         report["runs"].append(run)
         print(stage_table(run), flush=True)

@@ -152,7 +152,8 @@ class AssetGuide:
         """`grid` (a decoded DualGrid) with the asset's dual vertices and edge flags at its voxels (voxels the
         asset lacks, if any, get a centred vertex and no flags)."""
         with self.timer.stage(LOOKUP_STAGE, excluded=True):
-            keys, _, offsets, flags = (t.to(grid.coords.device) for t in self.surface.grid(grid.resolution))
+            keys, _, offsets, flags = self.surface.grid(grid.resolution)
+            keys, offsets, flags = (t.to(grid.coords.device) for t in (keys, offsets, flags))
             pos, found = _lookup(keys, voxel_keys(grid.coords, grid.resolution))
             centre = torch.full_like(grid.offsets, 0.5)
             grid = dataclasses.replace(

@@ -113,3 +113,9 @@ def test_bad_pipeline_type_is_a_clear_error(bench, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(["--quick", "--types", "2048"])
     assert "unknown pipeline type '2048'" in capsys.readouterr().err
+
+
+def test_low_vram_runs_follow_their_normal_run(bench):
+    plan = bench.run_plan(["512", "1024_cascade", "1536_cascade"], ["1024_cascade", "1024"])
+    assert plan == [("512", False), ("1024_cascade", False), ("1024_cascade", True), ("1536_cascade", False),
+                    ("1024", True)]
