@@ -66,3 +66,14 @@ def test_make_sampler_uses_numpy_for_cpu_tensors_and_maps_world_points():
     sampler = make_sampler(torch.from_numpy(coords), values, np.array([-1.0, -1.0, -1.0]), np.full(3, 0.5))
     assert isinstance(sampler, SparseVolumeSampler)
     np.testing.assert_allclose(sampler(np.array([[0.0, 0.0, 0.0]])), [[2.0]], atol=1e-6)  # x = 0 is grid 2.0
+
+
+def test_chunked_sampling_equals_one_pass(monkeypatch):
+    rng = np.random.default_rng(4)
+    coords = np.unique(rng.integers(0, 10, (400, 3)), axis=0)
+    sampler = SparseVolumeSampler(coords, rng.random((len(coords), 3)), np.zeros(3), np.ones(3))
+    points = rng.uniform(0, 10, (1000, 3))
+    whole = sampler(points)
+    monkeypatch.setattr("ovoxel.postprocess.sampling._CHUNK", 7)
+    np.testing.assert_array_equal(sampler(points), whole)
+    assert sampler(np.zeros((0, 3))).shape == (0, 3)

@@ -12,63 +12,70 @@ from typing import Any
 
 import numpy as np
 
-_CORNERS = np.array([[i & 1, (i >> 1) & 1, (i >> 2) & 1] for i in range(8)], dtype=np.int64)
-_KEY_BITS = 21  # per axis: coordinates up to 2^21 - 1
+_KEY_BITS = 21  # per axis, after shifting cells by +1 so that the corner at -1 packs too
+_MAX_COORD = (1 << _KEY_BITS) - 4  # largest voxel coordinate accepted (its +1 corner still packs)
+_CORNERS = [(i & 1, (i >> 1) & 1, (i >> 2) & 1) for i in range(8)]
 _CHUNK = 1 << 20  # points per vectorised pass (bounds temporary memory to ~100 MB)
 
 
 def _keys(cells: np.ndarray) -> np.ndarray:
-    """Pack non-negative int64 (N, 3) cells below 2^21 into one sortable int64 key each."""
-    return (cells[:, 0] << (2 * _KEY_BITS)) | (cells[:, 1] << _KEY_BITS) | cells[:, 2]
+    """Pack int64 (N, 3) cells in [-1, 2^21 - 2] into sortable int64 keys; adding a packed offset to a key moves
+    the cell by that offset, so sorted keys stay sorted."""
+    shifted = cells + 1
+    return (shifted[:, 0] << (2 * _KEY_BITS)) | (shifted[:, 1] << _KEY_BITS) | shifted[:, 2]
 
 
 class SparseVolumeSampler:
-    """Numpy trilinear sampler over voxels `coords` (N, 3) holding `values` (N, C); lookups are binary searches in
-    the sorted voxel keys, so memory stays O(N) whatever the grid size."""
+    """Numpy trilinear sampler over voxels `coords` (N, 3) holding `values` (N, C); lookups are binary searches of
+    sorted query keys in the sorted voxel keys, so memory stays O(N) whatever the grid size."""
 
     def __init__(self, coords: np.ndarray, values: np.ndarray, origin: np.ndarray, voxel_size: np.ndarray) -> None:
         coords = np.asarray(coords, dtype=np.int64)
-        if len(coords) and (coords.min() < 0 or coords.max() >= (1 << _KEY_BITS)):
-            raise ValueError(f"voxel coordinates must lie in [0, {1 << _KEY_BITS}), got range "
+        if len(coords) and (coords.min() < 0 or coords.max() > _MAX_COORD):
+            raise ValueError(f"voxel coordinates must lie in [0, {_MAX_COORD}], got range "
                              f"[{coords.min()}, {coords.max()}]")
-        keys = _keys(coords)
+        keys = _keys(coords.reshape(-1, 3))
         order = np.argsort(keys, kind="stable")
         self.keys = keys[order]
-        self.values = np.asarray(values)[order]
+        self.values = np.asarray(values, dtype=np.float32)[order]
         self.origin = np.asarray(origin, dtype=np.float64).reshape(3)
         self.voxel_size = np.asarray(voxel_size, dtype=np.float64).reshape(3)
 
-    def find(self, cells: np.ndarray) -> np.ndarray:
-        """Row of each int64 cell (M, 3) in the sorted volume, -1 where no voxel exists."""
-        inside = np.all((cells >= 0) & (cells < (1 << _KEY_BITS)), axis=1)
-        keys = _keys(np.where(inside[:, None], cells, 0))
+    def _find(self, keys: np.ndarray) -> np.ndarray:
+        """Row of each (ideally sorted) cell key in the volume, -1 where no voxel exists."""
         position = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        found = inside & (self.keys[position] == keys)
-        return np.where(found, position, -1)
+        return np.where(self.keys[position] == keys, position, -1)
+
+    def _sample_chunk(self, q: np.ndarray) -> np.ndarray:
+        far = np.any((q < -0.5) | (q > _MAX_COORD + 1.5), axis=1)  # no voxel centre within one cell
+        base = np.floor(np.where(far[:, None], 0.0, q) - 0.5).astype(np.int64)
+        keys = _keys(base)
+        order = np.argsort(keys)  # sorted queries make the searches and gathers cache-friendly
+        keys, frac = keys[order], (q[order] - base[order] - 0.5).astype(np.float32)
+        axis_weights = (1 - frac, frac)
+        total = np.zeros(len(q), dtype=np.float32)
+        acc = np.zeros((len(q), self.values.shape[1]), dtype=np.float32)
+        for dx, dy, dz in _CORNERS:
+            row = self._find(keys + ((dx << (2 * _KEY_BITS)) | (dy << _KEY_BITS) | dz))
+            weight = axis_weights[dx][:, 0] * axis_weights[dy][:, 1] * axis_weights[dz][:, 2] * (row >= 0)
+            acc += weight[:, None] * self.values[np.maximum(row, 0)]
+            total += weight
+        out = np.empty_like(acc)
+        out[order] = acc / np.maximum(total, 1e-12)[:, None]
+        out[far] = 0
+        return out
 
     def sample_grid(self, q: np.ndarray) -> np.ndarray:
-        """Values at continuous grid coordinates `q` (M, 3) (voxel i spans [i, i+1)); float64 (M, C)."""
-        out = np.zeros((len(q), self.values.shape[1]), dtype=np.float64)
+        """Values at continuous grid coordinates `q` (M, 3) (voxel i spans [i, i+1)); float32 (M, C)."""
+        q = np.asarray(q, dtype=np.float64)
         if len(self.keys) == 0:
-            return out
-        for start in range(0, len(q), _CHUNK):
-            part = q[start:start + _CHUNK]
-            base = np.floor(part - 0.5).astype(np.int64)
-            total = np.zeros(len(part), dtype=np.float64)
-            acc = np.zeros((len(part), self.values.shape[1]), dtype=np.float64)
-            for corner in _CORNERS:
-                cell = base + corner
-                row = self.find(cell)
-                weight = np.prod(1.0 - np.abs(part - cell - 0.5), axis=1) * (row >= 0)
-                acc += weight[:, None] * self.values[np.maximum(row, 0)]
-                total += weight
-            out[start:start + _CHUNK] = acc / np.maximum(total, 1e-12)[:, None]
-        return out
+            return np.zeros((len(q), self.values.shape[1]), dtype=np.float32)
+        return np.concatenate([self._sample_chunk(q[start:start + _CHUNK]) for start in range(0, len(q), _CHUNK)]
+                              or [np.zeros((0, self.values.shape[1]), np.float32)])
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         """Values at world points (M, 3), as float32 (M, C)."""
-        q = (np.asarray(points, dtype=np.float64) - self.origin) / self.voxel_size
-        return self.sample_grid(q).astype(np.float32)
+        return self.sample_grid((np.asarray(points, dtype=np.float64) - self.origin) / self.voxel_size)
 
 
 def _torch_sampler(coords: Any, values: Any, origin: np.ndarray, voxel_size: np.ndarray
