@@ -1,7 +1,8 @@
 """DINOv3 image conditioning: patch-token features that the TRELLIS.2 flows attend to.
 
 Features are the hidden states after the last transformer block (skipping the model's own final norm), passed
-through a parameter-free layer norm; tokens are CLS, the register tokens and then the patches.
+through a parameter-free layer norm; tokens are CLS, the register tokens and then the patches. PIL inputs are
+Lanczos-resized with Pillow 13's pass order whatever Pillow is installed (see `resize_lanczos`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,26 @@ from .hf_models import load_transformers_model
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def resize_lanczos(image: Image.Image, size: int) -> Image.Image:
+    """Lanczos-resize `image` to size x size exactly as Pillow >= 13 does, also on older Pillow.
+
+    Pillow resamples in two 1-D passes through an 8-bit intermediate image (rounded and clipped), so the pass order
+    changes the result: up to 25/255 per pixel on noisy images. Pillow 13 (python-pillow/Pillow#9549) runs the
+    vertical pass first when the height shrinks by more than twice as many pixels as the width; Pillow <= 12 always
+    runs the horizontal pass first. Upstream calls `image.resize`, and the golden features were made with Pillow 13.
+    """
+    if image.mode in ("1", "P") or image.size == (size, size):  # NEAREST (Pillow's rule for these modes) or a copy
+        return image.resize((size, size), Image.Resampling.LANCZOS)
+    premultiplied = {"RGBA": "RGBa", "LA": "La"}.get(image.mode)  # as `Image.resize` does, once around both passes
+    work = image.convert(premultiplied) if premultiplied else image
+    width, height = work.size
+    shrink_x, shrink_y = width - size, height - size
+    # each call below resizes one axis only, so Pillow runs exactly one pass of its own whatever its version
+    first = (width, size) if shrink_y > 0 and shrink_y > 2 * shrink_x else (size, height)
+    work = work.resize(first, Image.Resampling.LANCZOS).resize((size, size), Image.Resampling.LANCZOS)
+    return work.convert(image.mode) if premultiplied else work
 
 
 def _block_stack(model: nn.Module) -> nn.ModuleList:
@@ -55,8 +76,7 @@ class DinoV3FeatureExtractor:
         """Resize PIL images square with Lanczos (before dropping alpha, as upstream) to [0, 1] [B, 3, S, S]."""
         if not all(isinstance(image, Image.Image) for image in images):
             raise TypeError("images must be PIL images (or pass a [B, 3, H, W] tensor in [0, 1])")
-        size = (self.image_size, self.image_size)
-        resized = [image.resize(size, Image.LANCZOS).convert("RGB") for image in images]
+        resized = [resize_lanczos(image, self.image_size).convert("RGB") for image in images]
         arrays = [np.asarray(image, dtype=np.float32) / 255 for image in resized]
         return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
