@@ -59,3 +59,18 @@ def test_tile_schedule_groups_patterns_and_lists_each_tiles_offsets():
         rows = order[tile * 2:(tile + 1) * 2]
         assert offsets == (nmap[rows] >= 0).any(0).int().tolist()
     assert schedule.tile_offsets.shape == (3, 3) and schedule.neighbor_map.dtype == torch.int32
+
+
+def test_schedule_cache_works_for_inference_tensors_and_follows_in_place_changes():
+    x = random_sparse([30], 4, 4, seed=2).float()
+    w = torch.randn(3, 3, 3, 3, 4)
+    with torch.inference_mode():
+        nmap = build_neighbor_map(x.coords, 3).to(DEVICE)
+        first = submanifold_conv3d_triton(x.feats.to(DEVICE), nmap, w.to(DEVICE))
+    nmap = build_neighbor_map(x.coords, 3).to(DEVICE)
+    submanifold_conv3d_triton(x.feats.to(DEVICE), nmap, w.to(DEVICE))
+    nmap[:, :13] = -1  # an in-place edit must not reuse the stale schedule
+    ref = submanifold_conv3d_reference(x.feats, nmap.cpu(), w)
+    torch.testing.assert_close(submanifold_conv3d_triton(x.feats.to(DEVICE), nmap, w.to(DEVICE)).cpu(), ref,
+                               atol=1e-4, rtol=1e-4)
+    assert first.shape == (30, 3)

@@ -16,7 +16,8 @@ TOLERANCE = 1e-4
 
 # A mark (not a fixture) so the module-scoped fixtures below are never set up without the data.
 pytestmark = pytest.mark.skipif(
-    not (PARITY / "shape_dec.json").is_file(), reason=f"parity data not found at {PARITY} (../shared beside the repository)"
+    not (PARITY / "shape_dec.json").is_file(),
+    reason=f"parity data not found at {PARITY} (../shared beside the repository)",
 )
 
 

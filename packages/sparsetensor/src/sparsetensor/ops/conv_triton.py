@@ -82,7 +82,8 @@ def tile_schedule(neighbor_map: torch.Tensor, rows_per_tile: int) -> TileSchedul
 
 def cached_tile_schedule(neighbor_map: torch.Tensor, rows_per_tile: int) -> TileSchedule:
     """`tile_schedule`, kept on the neighbour-map tensor itself so a cached map is analysed only once."""
-    key = (neighbor_map._version, rows_per_tile)
+    # Inference tensors keep no version counter (and cannot be changed in place outside inference mode).
+    key = (None if neighbor_map.is_inference() else neighbor_map._version, rows_per_tile)
     cache = getattr(neighbor_map, "_sparsetensor_tile_schedules", None)
     if cache is None:
         cache = {}
@@ -98,8 +99,15 @@ def _tile(size: int, largest: int) -> int:
 
 
 def launch_config(n: int, c_in: int, c_out: int) -> dict[str, int]:
-    """Tile sizes and warps picked from the problem shape (no autotuning, so a cold process runs at full speed)."""
-    return {"BM": 64, "BN": _tile(c_out, 128), "BK": _tile(c_in, 64), "num_warps": 4, "num_stages": 3}
+    """Tile sizes and warps picked from the problem shape (no autotuning, so a cold process runs at full speed).
+
+    Derived from `benchmarks/tune_sparse_conv.py` on an H200 (fp16, sphere-shell rows C=64..1024): 128-row tiles,
+    output tiles as wide as the channels up to 256, 32-channel K steps (64 at C >= 1024), deeper pipelining for wide
+    inputs; for every benchmark row this picks the sweep's fastest configuration.
+    """
+    block_n = _tile(c_out, 256)
+    return {"BM": 128, "BN": block_n, "BK": _tile(c_in, 64 if c_in >= 1024 else 32),
+            "num_warps": 8 if block_n >= 128 else 4, "num_stages": 4 if c_in >= 512 else 3}
 
 
 def submanifold_conv3d_triton(
