@@ -14,10 +14,10 @@ import time
 import numpy as np
 import ovoxel
 import trimesh
+from ovoxel.postprocess.stages import STAGES
 
 AABB = np.array([[-0.5] * 3, [0.5] * 3])
 LAYOUT = {"base_color": slice(0, 3), "metallic": slice(3, 4), "roughness": slice(4, 5), "alpha": slice(5, 6)}
-STAGES = ("fill holes", "remesh", "simplify", "cleanup", "uv unwrap", "bake", "material")
 
 
 def noisy_sphere(subdivisions: int, seed: int = 0) -> trimesh.Trimesh:

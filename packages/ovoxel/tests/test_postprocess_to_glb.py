@@ -190,6 +190,7 @@ def test_cuda_tensors_use_the_gpu_sampler_and_match_cpu(sphere):
     (lambda s: {"texture_size": 4}, "texture_size"),
     (lambda s: {"remesh_project": 1.5}, "remesh_project"),
     (lambda s: {"alpha_mode": "opaque"}, "alpha_mode"),
+    (lambda s: {"vertices": [[0, 0, 0], [1e-3, 0, 0], [0, 1e-3, 0]], "faces": [[0, 1, 2]]}, "no faces left"),
 ])
 def test_bad_inputs_raise_clear_value_errors(sphere, change, message):
     with pytest.raises(ValueError, match=message):

@@ -87,33 +87,15 @@ def to_glb(
         print(f"[to_glb] input: {len(inputs.vertices):,} vertices, {len(inputs.faces):,} faces, "
               f"{inputs.attr_volume.shape[0]:,} voxels, grid {inputs.grid_size.tolist()}", flush=True)
     try:
-        with timer.stage("fill holes") as info:
-            reference = geometry.fill_small_holes((inputs.vertices, inputs.faces), extent)
-            info["faces"] = len(reference[1])
+        reference = timer.mesh_step("fill holes", geometry.fill_small_holes, (inputs.vertices, inputs.faces), extent)
         if remesh:
-            with timer.stage("remesh") as info:
-                mesh = geometry.remesh(reference, inputs.aabb, inputs.grid_size, float(remesh_band),
-                                       float(remesh_project), remesh_outer_only)
-                info["faces"] = len(mesh[1])
-            with timer.stage("simplify") as info:
-                mesh = geometry.simplify(mesh, target)
-                info["faces"] = len(mesh[1])
-        else:
-            with timer.stage("simplify") as info:
-                mesh = geometry.simplify(reference, None if target is None else 3 * target)
-                info["faces"] = len(mesh[1])
-            with timer.stage("cleanup") as info:
-                mesh = geometry.clean(mesh, extent)
-                info["faces"] = len(mesh[1])
-            with timer.stage("simplify") as info:
-                mesh = geometry.simplify(mesh, target)
-                info["faces"] = len(mesh[1])
-        with timer.stage("cleanup") as info:
-            # Closing holes that the non-manifold split opened can add faces: collapse them again.
-            mesh = geometry.orient(geometry.simplify(geometry.clean(mesh, extent), target))
-            info["faces"] = len(mesh[1])
-        if len(mesh[1]) == 0:
-            raise ValueError("no faces left after cleanup: the mesh consists only of tiny or degenerate parts")
+            mesh = timer.mesh_step("remesh", geometry.remesh, reference, inputs.aabb, inputs.grid_size,
+                                   float(remesh_band), float(remesh_project), remesh_outer_only)
+        else:  # upstream: to 3x the target, clean up, then to the target
+            mesh = timer.mesh_step("simplify", geometry.simplify, reference, None if target is None else 3 * target)
+            mesh = timer.mesh_step("cleanup", geometry.clean, mesh, extent)
+        mesh = timer.mesh_step("simplify", geometry.simplify, mesh, target)
+        mesh = timer.mesh_step("cleanup", geometry.final_cleanup, mesh, extent, target)
         with timer.stage("uv unwrap") as info:
             uv_mesh = texture.unwrap(*mesh, int(texture_size))
             info["faces"] = len(uv_mesh.faces)

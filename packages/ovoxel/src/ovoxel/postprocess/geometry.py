@@ -45,9 +45,13 @@ def clean(mesh: Mesh, extent: float) -> Mesh:
     mesh = cleanup.remove_duplicate_faces(*mesh)
     mesh = cleanup.repair_non_manifold(*mesh)
     mesh = cleanup.remove_small_components(*mesh, min_area=SMALL_COMPONENT_AREA * extent**2)
+    if len(mesh[1]) == 0:
+        raise ValueError("no faces left after cleanup: the mesh consists only of tiny or degenerate parts")
     return fill_small_holes(mesh, extent)
 
 
-def orient(mesh: Mesh) -> Mesh:
-    """Make neighbouring faces agree (closed parts face outward) and drop vertices nothing uses."""
+def final_cleanup(mesh: Mesh, extent: float, target: int | None) -> Mesh:
+    """A cleanup round, a re-simplification in case closing holes opened by the non-manifold split overshot the
+    target, then consistent orientation (closed parts face outward) without unused vertices."""
+    mesh = simplify(clean(mesh, extent), target)
     return cleanup.remove_unreferenced_vertices(*cleanup.unify_orientation(*mesh))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 STAGES = ("fill holes", "remesh", "simplify", "cleanup", "uv unwrap", "bake", "material")
+"""Stage names in the order `to_glb` runs them (`remesh` only when asked; simplify/cleanup twice without it)."""
 
 
 class StageTimer:
@@ -38,6 +40,13 @@ class StageTimer:
         if self.verbose:
             detail = f"  ({info['faces']:,} faces)" if "faces" in info else ""
             print(f"[to_glb] {name:<11} {seconds:8.3f} s{detail}", flush=True)
+
+    def mesh_step(self, name: str, step: Callable[..., tuple[Any, Any]], *args: Any) -> tuple[Any, Any]:
+        """Run `step(*args)` -> (vertices, faces) as stage `name`, logging the face count it leaves."""
+        with self.stage(name) as info:
+            mesh = step(*args)
+            info["faces"] = len(mesh[1])
+        return mesh
 
     def close(self) -> None:
         """Finish the bar and, when verbose, print the total time."""
