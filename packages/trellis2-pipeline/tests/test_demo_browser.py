@@ -1,5 +1,6 @@
 """End to end in a real browser: Debian's headless Chromium, driven by Playwright, against the Gradio front end and
-a live back end. Screenshots of every step go to $TRELLIS2_TEST_ARTIFACTS (or the test's tmp folder)."""
+the real back end running the tiny random-weight pipeline on the CPU. Screenshots of every step go to
+$TRELLIS2_TEST_ARTIFACTS/demo_browser (or the test's tmp folder)."""
 
 import io
 import os
@@ -7,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -17,16 +19,25 @@ if not Path(CHROMIUM).exists():
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 sys.path.insert(0, str(Path(__file__).parent))
+import pygltflib  # noqa: E402
 import trimesh  # noqa: E402
-from live_servers import backend, frontend  # noqa: E402
+from live_servers import frontend, tiny_pipeline_backend  # noqa: E402
+from trellis2.testing import missing_requirements  # noqa: E402
 
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"]
+MISSING = missing_requirements(for_running=True)
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"the tiny pipeline cannot run here: {', '.join(MISSING)}")
+SHARED_IMAGE = Path(__file__).parents[3].parent / "shared" / "images" / "T.png"
+# SwiftShader gives WebGL without a GPU, so the GLB viewer draws in the screenshots.
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+                "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync"]
+MODES = ("Normal", "Clay", "Base color", "Forest", "Sunset", "Courtyard")
 
 
-@pytest.fixture
-def live_stack(tmp_path):
-    server = backend(tmp_path / "data", SCRIPTED_STEPS="6", SCRIPTED_STEP_S="0.2").start()
+@pytest.fixture(scope="module")
+def live_stack(tmp_path_factory):
+    # previews large enough to see in the screenshots
+    server = tiny_pipeline_backend(tmp_path_factory.mktemp("browser"), TRELLIS2_PREVIEW_SIZE="256").start(timeout_s=180)
     demo = frontend(server.url).start(timeout_s=120)
     yield demo
     demo.stop()
@@ -40,40 +51,62 @@ def artifacts_dir(tmp_path) -> Path:
     return path
 
 
+@pytest.fixture
+def input_image(tmp_path) -> Path:
+    """The upstream example (RGBA, from ../shared) when present, else a drawn object on a transparent canvas."""
+    if SHARED_IMAGE.exists():
+        return SHARED_IMAGE
+    yy, xx = np.mgrid[:200, :240]
+    pixels = np.zeros((200, 240, 4), np.uint8)
+    pixels[(xx - 120) ** 2 + (yy - 100) ** 2 < 70**2] = (220, 90, 40, 255)
+    path = tmp_path / "object.png"
+    Image.fromarray(pixels, "RGBA").save(path)
+    return path
+
+
 def _status_contains(page, text: str, timeout_ms: int) -> None:
     page.wait_for_function("t => document.querySelector('#status').innerText.includes(t)", arg=text,
                            timeout=timeout_ms)
 
 
-def test_upload_generate_preview_extract_download(live_stack, artifacts_dir, tmp_path):
-    image_path = tmp_path / "object.png"
-    Image.new("RGBA", (96, 96), (220, 40, 40, 255)).save(image_path)
+def _open(playwright, url: str):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector("#generate", timeout=60000)
+    return browser, page
+
+
+def test_upload_generate_preview_extract_download(live_stack, artifacts_dir, input_image, tmp_path):
     with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
-        page.goto(live_stack.url, wait_until="domcontentloaded")
-        page.wait_for_selector("#generate", timeout=60000)
+        browser, page = _open(playwright, live_stack.url)
         page.screenshot(path=artifacts_dir / "1_loaded.png", full_page=True)
 
-        page.locator("#input-image input[type=file]").set_input_files(image_path)
-        page.wait_for_selector("#processed-image img", timeout=30000)
+        page.locator("#input-image input[type=file]").set_input_files(input_image)
+        page.wait_for_selector("#processed-image img", timeout=60000)
+        _status_contains(page, "Background removed", 10000)
         page.screenshot(path=artifacts_dir / "2_preprocessed.png", full_page=True)
 
+        page.get_by_label("512").check()
         page.click("#generate")
-        _status_contains(page, "step", 30000)  # live progress appears while the task runs
+        _status_contains(page, "step", 60000)  # live progress while the task runs
         page.screenshot(path=artifacts_dir / "3_progress.png", full_page=True)
-        _status_contains(page, "Done", 60000)
+        _status_contains(page, "Done", 120000)
         page.wait_for_selector("#preview img", timeout=10000)
         page.screenshot(path=artifacts_dir / "4_generated.png", full_page=True)
 
-        first_preview = page.locator("#preview img").get_attribute("src")
-        page.get_by_label("Clay").check()
-        page.wait_for_function("s => document.querySelector('#preview img')?.getAttribute('src') !== s",
-                               arg=first_preview, timeout=10000)
-        page.screenshot(path=artifacts_dir / "5_clay_mode.png", full_page=True)
+        seen = [page.locator("#preview img").get_attribute("src")]
+        for mode in MODES[1:]:
+            page.get_by_label(mode, exact=True).check()
+            page.wait_for_function("s => document.querySelector('#preview img')?.getAttribute('src') !== s",
+                                   arg=seen[-1], timeout=10000)
+            seen.append(page.locator("#preview img").get_attribute("src"))
+            page.screenshot(path=artifacts_dir / f"5_mode_{mode.lower().replace(' ', '_')}.png", full_page=True)
+        assert len(set(seen)) == len(MODES)  # every mode shows its own frame
 
         page.click("#extract")
-        _status_contains(page, "GLB ready", 60000)
+        _status_contains(page, "GLB ready", 120000)
+        page.wait_for_timeout(1500)  # let the 3D viewer draw before the screenshot
         page.screenshot(path=artifacts_dir / "6_extracted.png", full_page=True)
         with page.expect_download() as download_info:
             page.locator("#download a").first.click()
@@ -81,21 +114,33 @@ def test_upload_generate_preview_extract_download(live_stack, artifacts_dir, tmp
         download_info.value.save_as(glb_path)
         browser.close()
 
-    assert glb_path.read_bytes()[:4] == b"glTF"
-    mesh = trimesh.load(io.BytesIO(glb_path.read_bytes()), file_type="glb", force="mesh")
+    content = glb_path.read_bytes()
+    gltf = pygltflib.GLTF2.load_from_bytes(content)
+    assert gltf.materials[0].pbrMetallicRoughness.baseColorTexture is not None and gltf.images
+    mesh = trimesh.load(io.BytesIO(content), file_type="glb", force="mesh")
     assert len(mesh.faces) > 0
 
 
-def test_backend_errors_are_shown_as_readable_messages(tmp_path, artifacts_dir):
+def test_backend_rejections_are_shown_as_readable_messages(live_stack, artifacts_dir, tmp_path):
+    empty = tmp_path / "empty.png"
+    Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(empty)
+    with playwright_api.sync_playwright() as playwright:
+        browser, page = _open(playwright, live_stack.url)
+        page.locator("#input-image input[type=file]").set_input_files(empty)
+        _status_contains(page, "cannot preprocess this image: the image contains no object", 30000)
+        page.screenshot(path=artifacts_dir / "error_no_object.png", full_page=True)
+        page.click("#extract")
+        _status_contains(page, "generate an asset first", 10000)
+        browser.close()
+
+
+def test_unreachable_backend_is_shown_as_a_readable_message(tmp_path, artifacts_dir):
     demo = frontend("http://127.0.0.1:9").start(timeout_s=120)  # nothing listens on port 9
     image_path = tmp_path / "object.png"
     Image.new("RGBA", (32, 32), (20, 40, 220, 255)).save(image_path)
     try:
         with playwright_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-            page = browser.new_page()
-            page.goto(demo.url, wait_until="domcontentloaded")
-            page.wait_for_selector("#generate", timeout=60000)
+            browser, page = _open(playwright, demo.url)
             page.locator("#input-image input[type=file]").set_input_files(image_path)
             _status_contains(page, "cannot reach the back end", 30000)
             page.screenshot(path=artifacts_dir / "error_unreachable.png", full_page=True)

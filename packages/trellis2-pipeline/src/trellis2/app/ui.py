@@ -16,7 +16,8 @@ PREVIEW_MODES = {
     "Normal": "normal", "Clay": "clay", "Base color": "base_color",
     "Forest": "shaded_forest", "Sunset": "shaded_sunset", "Courtyard": "shaded_courtyard",
 }
-STAGES = {"sparse_structure": "sparse structure", "shape_slat": "shape", "tex_slat": "texture"}
+STAGES = {"sparse_structure": "sparse structure", "shape_slat_lr": "coarse shape", "shape_slat": "shape",
+          "tex_slat": "texture"}
 DEFAULTS = {  # the published pipeline.json defaults, shown in the advanced panel
     "sparse_structure": {"steps": 12, "guidance_strength": 7.5, "guidance_rescale": 0.7, "rescale_t": 5.0},
     "shape_slat": {"steps": 12, "guidance_strength": 7.5, "guidance_rescale": 0.5, "rescale_t": 3.0},
@@ -30,6 +31,8 @@ def _progress_text(status: dict) -> str:
     if status["status"] == "queued":
         position = status.get("queue_position")
         return "Queued" + (f" (position {position + 1})" if position is not None else "")
+    if progress.get("stage") == "previews":
+        return f"Rendering previews: frame {progress['step']} / {progress['total']}"
     if progress.get("stage"):
         stage = STAGES.get(progress["stage"], progress["stage"])
         return f"Generating {stage}: step {progress['step']} / {progress['total']}"
@@ -48,7 +51,7 @@ def build_ui(backend: BackendClient, downloads_dir: Path | None = None) -> gr.Bl
         except BackendError as error:
             return None, f"**Error:** {error}"
 
-    def generate(image, seed, resolution, *sampler_values):
+    def generate(image, seed, resolution, mode_label, *sampler_values):
         if image is None:
             yield None, None, {}, "**Error:** upload an image first.", gr.update()
             return
@@ -63,10 +66,8 @@ def build_ui(backend: BackendClient, downloads_dir: Path | None = None) -> gr.Bl
         except BackendError as error:
             yield None, None, {}, f"**Error:** {error}", gr.update()
             return
-        first_mode = next(iter(frames), "normal")
-        shown = data_url_to_image(frames[first_mode][0]) if frames.get(first_mode) else None
         count = max((len(v) for v in frames.values()), default=1)
-        yield (task_id, shown, frames, "Done. Browse the previews, then extract a GLB.",
+        yield (task_id, show_frame(frames, mode_label, 0), frames, "Done. Browse the previews, then extract a GLB.",
                gr.update(maximum=max(count - 1, 1), value=0))
 
     def show_frame(frames: dict, mode_label: str, frame: int):
@@ -81,7 +82,7 @@ def build_ui(backend: BackendClient, downloads_dir: Path | None = None) -> gr.Bl
             path = backend.extract(task_id, int(decimation_target), int(texture_size), Path(session_dir))
         except BackendError as error:
             return None, None, f"**Error:** {error}", session_dir
-        return str(path), str(path), f"GLB ready: {path.name} ({path.stat().st_size / 1e6:.1f} MB).", session_dir
+        return str(path), str(path), f"GLB ready: {path.name} ({path.stat().st_size / 2**20:.1f} MiB).", session_dir
 
     with gr.Blocks(title="TRELLIS.2 image to 3D") as demo:
         task_state, frames_state, session_dir_state = gr.State(None), gr.State({}), gr.State(None)
@@ -111,7 +112,7 @@ def build_ui(backend: BackendClient, downloads_dir: Path | None = None) -> gr.Bl
                 status = gr.Markdown("", elem_id="status")
             with gr.Column():
                 mode = gr.Radio(list(PREVIEW_MODES), value="Normal", label="Preview", elem_id="preview-mode")
-                preview = gr.Image(label="Preview", interactive=False, height=420, elem_id="preview")
+                preview = gr.Image(label="Preview", interactive=False, height=420, format="png", elem_id="preview")
                 frame = gr.Slider(0, 1, value=0, step=1, label="Turntable frame", elem_id="frame")
                 with gr.Row():
                     decimation = gr.Slider(10000, 2000000, value=500000, step=10000, label="Decimation target")
@@ -121,7 +122,7 @@ def build_ui(backend: BackendClient, downloads_dir: Path | None = None) -> gr.Bl
                 download = gr.File(label="Download", elem_id="download")
 
         upload.change(preprocess, upload, [processed, status])
-        generate_button.click(generate, [processed, seed, resolution, *sampler_inputs],
+        generate_button.click(generate, [processed, seed, resolution, mode, *sampler_inputs],
                               [task_state, preview, frames_state, status, frame])
         for control in (mode, frame):
             control.change(show_frame, [frames_state, mode, frame], preview)
@@ -134,6 +135,10 @@ def main(host: str | None = None, port: int | None = None) -> None:
     """Start the front end against TRELLIS2_BACKEND_URL and print the URL to open (port: GRADIO_SERVER_PORT)."""
     backend_url = os.environ.get("TRELLIS2_BACKEND_URL", "http://127.0.0.1:8000")
     demo = build_ui(BackendClient(backend_url, os.environ.get("TRELLIS2_API_KEY")))
-    demo.queue(default_concurrency_limit=16).launch(server_name=host, server_port=port, prevent_thread_lock=True)
+    # System fonts: the theme's bundled web font misses glyphs at bold weights ("Extract GLB" drew a thin "B").
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                              font_mono=["ui-monospace", "monospace"])
+    demo.queue(default_concurrency_limit=16).launch(server_name=host, server_port=port, prevent_thread_lock=True,
+                                                    theme=theme)
     print(f"TRELLIS.2 demo: open {demo.local_url} (back end: {backend_url})", flush=True)
     demo.block_thread()
