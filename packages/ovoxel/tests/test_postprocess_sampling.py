@@ -79,8 +79,8 @@ def test_chunked_sampling_equals_one_pass(monkeypatch):
     assert sampler(np.zeros((0, 3))).shape == (0, 3)
 
 
-def test_sparsetensor_wrapper_maps_world_points_like_the_numpy_sampler():
-    """The GPU path's wrapper (batch column, world -> grid units, anisotropic voxels), run on CPU tensors."""
+def test_sparsetensor_wrapper_maps_world_points_like_the_numpy_sampler(monkeypatch):
+    """The GPU path's wrapper (batch column, world -> grid units, anisotropic voxels, chunks), on CPU tensors."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("sparsetensor.ops", reason="sparsetensor not installed")
     from ovoxel.postprocess.sampling import _torch_sampler
@@ -90,6 +90,7 @@ def test_sparsetensor_wrapper_maps_world_points_like_the_numpy_sampler():
     values = rng.random((len(coords), 6)).astype(np.float32)
     origin, size = np.array([-0.5, -0.25, 0.0]), np.array([0.125, 0.0625, 0.1])
     points = origin + rng.uniform(-0.5, 8.5, (2000, 3)) * size
+    monkeypatch.setattr("ovoxel.postprocess.sampling._CHUNK", 128)  # 2000 points in 4 chunks of 512
     gpu_style = _torch_sampler(torch.from_numpy(coords.astype(np.int32)), torch.from_numpy(values), origin, size)
     np.testing.assert_allclose(gpu_style(points), SparseVolumeSampler(coords, values, origin, size)(points),
                                atol=2e-6)

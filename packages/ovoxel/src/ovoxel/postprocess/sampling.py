@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .inputs import as_numpy
+
 _KEY_BITS = 21  # per axis, after shifting cells by +1 so that the corner at -1 packs too
 _MAX_COORD = (1 << _KEY_BITS) - 4  # largest voxel coordinate accepted (its +1 corner still packs)
 _CORNERS = [(i & 1, (i >> 1) & 1, (i >> 2) & 1) for i in range(8)]
@@ -94,8 +96,9 @@ def _torch_sampler(coords: Any, values: Any, origin: np.ndarray, voxel_size: np.
 
     def sample(points: np.ndarray) -> np.ndarray:
         q = (torch.as_tensor(points, dtype=torch.float64, device=device) - origin_t) / size_t
-        out = sample_sparse_volume(coords4, values.float(), q[None])[0]
-        return out.float().cpu().numpy()
+        parts = [sample_sparse_volume(coords4, values.float(), q[None, start:start + 4 * _CHUNK])[0]
+                 for start in range(0, len(q), 4 * _CHUNK)]  # bounds the 8-corner lookup tensors to ~1 GB
+        return torch.cat(parts).float().cpu().numpy() if parts else np.zeros((0, values.shape[1]), np.float32)
 
     return sample
 
@@ -109,6 +112,4 @@ def make_sampler(coords: Any, values: Any, origin: np.ndarray, voxel_size: np.nd
         sampler = _torch_sampler(coords, values, origin, voxel_size)
         if sampler is not None:
             return sampler
-    from .inputs import as_numpy
-
     return SparseVolumeSampler(as_numpy(coords), as_numpy(values).astype(np.float32), origin, voxel_size)
