@@ -84,12 +84,26 @@ def test_round_trip_assets(asset):
     assert consistency > 0.95
 
 
-def test_same_output_for_any_thread_count():
+def _open_unwelded_torus() -> trimesh.Trimesh:
+    """Half a torus with one vertex triple per face: every edge is a boundary edge (as in unwelded assets)."""
     mesh = trimesh.creation.torus(major_radius=0.3, minor_radius=0.12)
-    one = ovoxel.mesh_to_flexible_dual_grid(mesh.vertices, mesh.faces, grid_size=96, aabb=AABB, num_threads=1)
-    many = ovoxel.mesh_to_flexible_dual_grid(mesh.vertices, mesh.faces, grid_size=96, aabb=AABB, num_threads=7)
-    for a, b in zip(one, many, strict=True):
-        np.testing.assert_array_equal(a, b)
+    half = mesh.submesh([np.nonzero(mesh.triangles_center[:, 0] > 0.02)[0]], append=True)
+    return trimesh.Trimesh(half.triangles.reshape(-1, 3), np.arange(3 * len(half.faces)).reshape(-1, 3), process=False)
+
+
+@pytest.mark.parametrize("mesh,weights", [
+    (trimesh.creation.torus(major_radius=0.3, minor_radius=0.12), {}),
+    (_open_unwelded_torus(), {"boundary_weight": 0.2, "regularization_weight": 0.01}),
+], ids=["closed", "open-unwelded"])
+def test_same_output_for_any_thread_count(mesh, weights):
+    one = ovoxel.mesh_to_flexible_dual_grid(mesh.vertices, mesh.faces, grid_size=96, aabb=AABB, num_threads=1,
+                                            **weights)
+    assert len(one[0]) > 1000
+    for threads in (2, 7):
+        many = ovoxel.mesh_to_flexible_dual_grid(mesh.vertices, mesh.faces, grid_size=96, aabb=AABB,
+                                                 num_threads=threads, **weights)
+        for a, b in zip(one, many, strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_omp_num_threads_subprocess_matches():
