@@ -26,6 +26,14 @@ DEFAULTS = {  # the published pipeline.json defaults, shown in the advanced pane
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 
 
+def bundled_examples() -> list[str]:
+    """The example input images shipped with the package (made by scripts/make_demo_examples.py)."""
+    examples = sorted(str(path) for path in EXAMPLES_DIR.glob("*.png"))
+    if not examples:
+        raise FileNotFoundError(f"no example images in {EXAMPLES_DIR}: the package is incomplete, reinstall it")
+    return examples
+
+
 def _progress_text(status: dict) -> str:
     progress = status.get("progress") or {}
     if status["status"] == "queued":
@@ -92,9 +100,8 @@ def build_ui(backend: BackendClient, downloads_dir: Path | None = None) -> gr.Bl
                 upload = gr.Image(label="Input image", type="pil", image_mode="RGBA", height=280, elem_id="input-image")
                 processed = gr.Image(label="Preprocessed", type="pil", image_mode="RGBA", interactive=False, height=280,
                                      elem_id="processed-image")
-                examples = sorted(str(p) for p in EXAMPLES_DIR.glob("*.png"))
-                if examples:
-                    gr.Examples(examples=examples, inputs=upload, label="Examples")
+                gr.Examples(examples=bundled_examples(), inputs=upload, label="Examples: click one to use it",
+                            elem_id="examples")
                 seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, elem_id="seed")
                 resolution = gr.Radio(["512", "1024", "1536"], value="1024", label="Resolution", elem_id="resolution")
                 sampler_inputs = []
