@@ -1,6 +1,7 @@
 """Start the real back end / front end as subprocesses on free loopback ports, for tests that drive them over HTTP."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 
 TESTS_DIR = Path(__file__).parent
+REDIS_SERVER = shutil.which("redis-server")
 
 
 def free_port() -> int:
@@ -111,3 +113,47 @@ def ray_backend(data_dir: Path, **env: str) -> LiveProcess:
     command = [sys.executable, "-m", "trellis2.cli", "serve", "--ray", "--host", "127.0.0.1", "--port", str(port),
                "--replicas", "2", "--gpus-per-replica", "0"]
     return LiveProcess(command, full_env, port, "/healthz")
+
+
+class RedisServer:
+    """A throw-away `redis-server` on a free loopback port, without persistence, for the Redis task store."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.port = Path(folder), free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 20.0) -> "RedisServer":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                   "--dir", str(self.folder), "--logfile", str(self.folder / "redis.log")]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"redis-server exited: {(self.folder / 'redis.log').read_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as connection:
+                    connection.sendall(b"PING\r\n")
+                    if connection.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"redis-server not answering on port {self.port} after {timeout_s} s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+def redis_url_fixture(tmp_path_factory):
+    """Body of a module-scoped `redis_url` fixture: a fresh redis-server's URL, or a skip when it is not installed."""
+    import pytest
+
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server); the Redis task store needs it")
+    pytest.importorskip("redis", reason="the Redis task store needs the 'redis' extra")
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()

@@ -14,7 +14,10 @@ MODES = ("normal", "clay", "base_color")
 
 
 class ScriptedEngine:
-    """Writes two preview frames per mode after `steps` progress calls, each `step_s` long."""
+    """Writes two preview frames per mode after `steps` progress calls, each `step_s` long.
+
+    Every run first appends the process id to `runs.log` in the task folder, so tests can tell which process ran a
+    task and how many times."""
 
     def __init__(self, steps: int = 3, step_s: float = 0.0, fail_on_seed: int | None = None):
         self.steps, self.step_s, self.fail_on_seed = steps, step_s, fail_on_seed
@@ -25,6 +28,8 @@ class ScriptedEngine:
 
     def generate(self, image, request, workdir: Path, progress):
         self.started.set()
+        with open(workdir / "runs.log", "a") as runs:
+            runs.write(f"{os.getpid()}\n")
         if request["seed"] == self.fail_on_seed:
             raise RuntimeError("out of memory in stage shape_slat")
         for step in range(self.steps):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .store import check_store_url
 
 
 def _int_env(name: str, default: int, minimum: int = 0) -> int:
@@ -37,9 +40,15 @@ class ServiceSettings:
     artifact_ttl_s: int = 7 * 24 * 3600
     preview_frames: int = 8
     preview_size: int = 512
+    store_url: str | None = None
+    node_id: str = field(default_factory=socket.gethostname)
+    lease_s: int = 30
+    max_attempts: int = 2
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
+        if self.store_url:
+            check_store_url(self.store_url)
 
     @classmethod
     def from_env(cls) -> ServiceSettings:
@@ -58,4 +67,8 @@ class ServiceSettings:
             artifact_ttl_s=_int_env("TRELLIS2_ARTIFACT_TTL_S", cls.artifact_ttl_s, 1),
             preview_frames=_int_env("TRELLIS2_PREVIEW_FRAMES", cls.preview_frames, 1),
             preview_size=_int_env("TRELLIS2_PREVIEW_SIZE", cls.preview_size, 16),
+            store_url=os.environ.get("TRELLIS2_STORE_URL") or None,
+            node_id=os.environ.get("TRELLIS2_NODE_ID") or socket.gethostname(),
+            lease_s=_int_env("TRELLIS2_LEASE_S", cls.lease_s, 1),
+            max_attempts=_int_env("TRELLIS2_MAX_ATTEMPTS", cls.max_attempts, 1),
         )

@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import json
 import logging
+import uuid
 from collections.abc import Callable
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -28,8 +29,9 @@ from .schemas import (
     TaskCreated,
     TaskRequest,
     TaskStatus,
+    TaskSummary,
 )
-from .store import QUEUED, SUCCEEDED, Task, TaskStore
+from .store import QUEUED, SUCCEEDED, Task, TaskStore, open_store
 from .worker import WorkerPool
 
 log = logging.getLogger("trellis2.server")
@@ -59,10 +61,12 @@ def create_app(settings: ServiceSettings | None = None, engine_factory: Callable
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        store = TaskStore(settings.data_dir / "tasks.sqlite3")
-        requeued, failed = store.recover_interrupted()
-        if requeued or failed:
-            log.info("recovered interrupted tasks: %d re-queued, %d failed", requeued, failed)
+        store = await asyncio.to_thread(open_store, settings.store_url, settings.data_dir, settings.node_id,
+                                        settings.lease_s, settings.max_attempts)
+        # Nothing this node ran before the restart can still run; other nodes' tasks wait for their leases to expire.
+        requeued, ended = store.recover_interrupted(restarted=True)
+        if requeued or ended:
+            log.info("recovered interrupted tasks: %d re-queued, %d ended", requeued, ended)
         artifacts = ArtifactStore(settings.data_dir / "tasks")
         factory = engine_factory or (lambda: build_engine(settings))
         engine = await asyncio.to_thread(factory)
@@ -123,18 +127,32 @@ def create_app(settings: ServiceSettings | None = None, engine_factory: Callable
                 raise HTTPException(400, f"cannot preprocess this image: {error}") from None
         return ImageBody(image_base64=base64.b64encode(encode_png(result)).decode())
 
+    def queue_full() -> JSONResponse:
+        return JSONResponse({"detail": "the task queue is full; retry later"}, status_code=429,
+                            headers={"Retry-After": "10"})
+
     @app.post("/tasks", response_model=TaskCreated, responses=ERRORS)
     async def submit(body: TaskRequest, request: Request, owner: str | None = Depends(owner_of)):
         """Queue a generation task; answers 429 with Retry-After when the queue is full."""
         store: TaskStore = request.app.state.store
-        if store.count_pending() >= settings.max_queued_tasks:
-            return JSONResponse({"detail": "the task queue is full; retry later"}, status_code=429,
-                                headers={"Retry-After": "10"})
+        artifacts: ArtifactStore = request.app.state.artifacts
+        if store.count_pending() >= settings.max_queued_tasks:  # cheap early answer under overload
+            return queue_full()
         image = decode(body)
-        task = store.create(body.model_dump(exclude={"image_base64"}), owner)
-        await asyncio.to_thread(request.app.state.artifacts.save_input, task.id, image)
+        task_id = str(uuid.uuid4())
+        await asyncio.to_thread(artifacts.save_input, task_id, image)  # before any worker can claim the task
+        # The bound is checked again atomically: other nodes sharing the store may have queued tasks meanwhile.
+        if store.create(body.model_dump(exclude={"image_base64"}), owner, settings.max_queued_tasks, task_id) is None:
+            await asyncio.to_thread(artifacts.remove, task_id)
+            return queue_full()
         request.app.state.pool.notify()
-        return TaskCreated(task_id=task.id)
+        return TaskCreated(task_id=task_id)
+
+    @app.get("/tasks", response_model=list[TaskSummary], responses=ERRORS)
+    async def list_tasks(request: Request, owner: str | None = Depends(owner_of)) -> list[TaskSummary]:
+        """The caller's tasks (those of its API key), oldest first."""
+        tasks = request.app.state.store.list_tasks(owner)
+        return [TaskSummary(task_id=task.id, status=task.status, created_at=task.created_at) for task in tasks]
 
     @app.get("/tasks/{task_id}", response_model=TaskStatus, responses=ERRORS)
     async def status(request: Request, task: Task = Depends(load_task)) -> TaskStatus:

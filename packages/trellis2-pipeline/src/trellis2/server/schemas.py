@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Resolution = Literal["512", "1024", "1536"]
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class SamplerParams(BaseModel):
@@ -44,6 +45,12 @@ class TaskCreated(BaseModel):
     task_id: str
 
 
+class TaskSummary(BaseModel):
+    task_id: str
+    status: Status
+    created_at: float = Field(..., description="Submission time, seconds since the epoch.")
+
+
 class StageProgress(BaseModel):
     stage: str | None = None
     step: int | None = None
@@ -51,7 +58,7 @@ class StageProgress(BaseModel):
 
 
 class TaskStatus(BaseModel):
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    status: Status
     error: str | None = None
     progress: StageProgress = Field(default_factory=StageProgress)
     queue_position: int | None = None

@@ -1,40 +1,30 @@
-"""Durable task store: tasks and their state live in SQLite (WAL), so queued and running work survives restarts."""
+"""The task store interface shared by the SQLite (one machine) and Redis (several nodes) back ends, and its factory.
+
+Running tasks hold an expiring claim (a lease): the node running a task renews it with every progress report and
+heartbeat, and only tasks whose lease expired, or that the restarting node itself was running, are queued again.
+That is what lets several ingress/worker processes share one store without re-running each other's work.
+"""
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import threading
-import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
+CANCELLED_BY_REQUEST = "cancelled by request"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    id TEXT PRIMARY KEY,
-    owner TEXT,
-    status TEXT NOT NULL,
-    request TEXT NOT NULL,
-    progress TEXT NOT NULL DEFAULT '{}',
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL
-);
-CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, created_at);
-"""
+
+def interrupted_reason(attempts: int) -> str:
+    """Error recorded on a task whose runs kept being interrupted until its attempts were used up."""
+    return f"the server stopped while this task was running ({attempts} attempts)"
 
 
 @dataclass
 class Task:
-    """One generation task as stored: its request, state and progress."""
+    """One generation task as stored: its request, state and progress, and while running, who holds it until when."""
 
     id: str
     owner: str | None
@@ -47,119 +37,81 @@ class Task:
     created_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
+    claim: str | None = None
+    node: str | None = None
+    lease_expires_at: float | None = None
 
 
-def _row_to_task(row: sqlite3.Row) -> Task:
-    return Task(
-        id=row["id"], owner=row["owner"], status=row["status"], request=json.loads(row["request"]),
-        progress=json.loads(row["progress"]), error=row["error"], attempts=row["attempts"],
-        cancel_requested=bool(row["cancel_requested"]), created_at=row["created_at"],
-        started_at=row["started_at"], finished_at=row["finished_at"],
-    )
+class TaskStore(Protocol):
+    """What the routes and workers need from a task store; both back ends give these calls the same meaning."""
 
+    node_id: str
+    lease_s: float
+    max_attempts: int
 
-class TaskStore:
-    """Thread-safe SQLite task table; every state change is one short transaction."""
+    def create(self, request: dict[str, Any], owner: str | None = None, max_pending: int | None = None,
+               task_id: str | None = None) -> Task | None:
+        """Queue a task; None (nothing stored) when `max_pending` queued + running tasks already exist."""
 
-    def __init__(self, path: str | Path, max_attempts: int = 2):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.max_attempts = max_attempts
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+    def get(self, task_id: str) -> Task | None: ...
 
-    def _execute(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
-
-    def create(self, request: dict[str, Any], owner: str | None = None) -> Task:
-        task_id = str(uuid.uuid4())
-        self._execute(
-            "INSERT INTO tasks (id, owner, status, request, created_at) VALUES (?, ?, ?, ?, ?)",
-            (task_id, owner, QUEUED, json.dumps(request), time.time()),
-        )
-        return self.get(task_id)
-
-    def get(self, task_id: str) -> Task | None:
-        rows = self._execute("SELECT * FROM tasks WHERE id = ?", (task_id,))
-        return _row_to_task(rows[0]) if rows else None
+    def list_tasks(self, owner: str | None) -> list[Task]:
+        """Tasks submitted by `owner` (None: without an API key), oldest first."""
 
     def count_pending(self) -> int:
-        return self._execute("SELECT COUNT(*) AS n FROM tasks WHERE status IN (?, ?)", (QUEUED, RUNNING))[0]["n"]
+        """Queued plus running tasks."""
 
     def queue_position(self, task_id: str) -> int | None:
         """0-based place of a queued task in the queue (None when it is not queued)."""
-        rows = self._execute(
-            "SELECT (SELECT COUNT(*) FROM tasks AS earlier WHERE earlier.status = ? "
-            "AND earlier.created_at < task.created_at) AS n FROM tasks AS task WHERE task.id = ? AND task.status = ?",
-            (QUEUED, task_id, QUEUED),
-        )
-        return rows[0]["n"] if rows else None
 
     def claim_next(self) -> Task | None:
-        """Atomically move the oldest queued task to running and return it (None when the queue is empty)."""
-        rows = self._execute(
-            "UPDATE tasks SET status = ?, started_at = ?, attempts = attempts + 1, progress = '{}' "
-            "WHERE id = (SELECT id FROM tasks WHERE status = ? ORDER BY created_at LIMIT 1) RETURNING *",
-            (RUNNING, time.time(), QUEUED),
-        )
-        return _row_to_task(rows[0]) if rows else None
+        """Atomically move the oldest queued task to running under a fresh claim leased to this node."""
 
-    def set_progress(self, task_id: str, progress: dict[str, Any]) -> None:
-        self._execute("UPDATE tasks SET progress = ? WHERE id = ?", (json.dumps(progress), task_id))
+    def renew(self, task_id: str, claim: str) -> bool:
+        """Extend the lease; False when the claim is no longer this task's (re-queued or ended meanwhile)."""
 
-    def finish(self, task_id: str, status: str, error: str | None = None) -> None:
-        """Record a terminal state (succeeded, failed or cancelled)."""
-        if status not in TERMINAL:
-            raise ValueError(f"not a terminal status: {status}")
-        self._execute(
-            "UPDATE tasks SET status = ?, error = ?, finished_at = ? WHERE id = ?",
-            (status, error, time.time(), task_id),
-        )
+    def set_progress(self, task_id: str, claim: str, progress: dict[str, Any]) -> bool:
+        """Record progress and renew the lease; False as for `renew`."""
+
+    def finish(self, task_id: str, claim: str, status: str, error: str | None = None) -> bool:
+        """Record a terminal state; False (nothing recorded) when the claim was lost to another run."""
 
     def request_cancel(self, task_id: str) -> str | None:
         """Cancel a queued task at once, flag a running one; returns the status after the call."""
-        self._execute(
-            "UPDATE tasks SET status = ?, error = 'cancelled by request', finished_at = ? WHERE id = ? AND status = ?",
-            (CANCELLED, time.time(), task_id, QUEUED),
-        )
-        self._execute("UPDATE tasks SET cancel_requested = 1 WHERE id = ? AND status = ?", (task_id, RUNNING))
-        task = self.get(task_id)
-        return task.status if task else None
 
-    def cancel_requested(self, task_id: str) -> bool:
-        rows = self._execute("SELECT cancel_requested FROM tasks WHERE id = ?", (task_id,))
-        return bool(rows and rows[0]["cancel_requested"])
+    def cancel_requested(self, task_id: str) -> bool: ...
 
-    def recover_interrupted(self) -> tuple[int, int]:
-        """After a restart: re-queue running tasks that have attempts left, fail the rest with a reason."""
-        requeued = self._execute(
-            "UPDATE tasks SET status = ?, started_at = NULL, progress = '{}' "
-            "WHERE status = ? AND attempts < ? AND cancel_requested = 0 RETURNING id",
-            (QUEUED, RUNNING, self.max_attempts),
-        )
-        failed = self._execute(
-            "UPDATE tasks SET status = ?, error = ?, finished_at = ? WHERE status = ? RETURNING id",
-            (FAILED, "the server stopped while this task was running", time.time(), RUNNING),
-        )
-        return len(requeued), len(failed)
+    def recover_interrupted(self, restarted: bool = False) -> tuple[int, int]:
+        """Re-queue running tasks whose lease expired (with `restarted`, also all this node was running) if they
+        have attempts left; fail the rest with a reason (cancel those whose cancellation was requested).
+        Returns (re-queued, ended)."""
 
     def expired(self, older_than_s: float) -> list[str]:
         """Ids of terminal tasks finished more than `older_than_s` seconds ago."""
-        cutoff = time.time() - older_than_s
-        placeholders = ",".join("?" * len(TERMINAL))
-        rows = self._execute(
-            f"SELECT id FROM tasks WHERE status IN ({placeholders}) AND finished_at < ?", (*TERMINAL, cutoff)
-        )
-        return [row["id"] for row in rows]
 
-    def delete(self, task_id: str) -> None:
-        self._execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+    def delete(self, task_id: str) -> None: ...
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    def close(self) -> None: ...
+
+
+def check_store_url(url: str) -> None:
+    """Raise ValueError unless `url` names a task store this package can open."""
+    if not url.startswith(REDIS_SCHEMES):
+        raise ValueError(f"unsupported task store URL {url!r} (TRELLIS2_STORE_URL): use redis://HOST:PORT/DB "
+                         "(or rediss://, unix://), or leave it unset for SQLite in the data directory")
+
+
+def open_store(url: str | None, data_dir: Path, node_id: str, lease_s: float = 30.0,
+               max_attempts: int = 2) -> TaskStore:
+    """SQLite in `data_dir` when `url` is empty, else the Redis database `url` names (redis://, rediss://, unix://)."""
+    options = {"node_id": node_id, "lease_s": lease_s, "max_attempts": max_attempts}
+    if not url:
+        from .sqlite_store import SqliteTaskStore
+
+        return SqliteTaskStore(Path(data_dir) / "tasks.sqlite3", **options)
+    check_store_url(url)
+    try:
+        from .redis_store import RedisTaskStore
+    except ImportError:
+        raise ImportError("a redis:// task store needs the extra: pip install 'trellis2-pipeline[redis]'") from None
+    return RedisTaskStore(url, **options)
