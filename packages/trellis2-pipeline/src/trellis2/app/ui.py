@@ -94,14 +94,15 @@ def build_ui(backend: BackendClient, downloads_dir: Path | None = None) -> gr.Bl
 
     with gr.Blocks(title="TRELLIS.2 image to 3D") as demo:
         task_state, frames_state, session_dir_state = gr.State(None), gr.State({}), gr.State(None)
-        gr.Markdown("# TRELLIS.2: image to 3D\nUpload an image of one object, generate, preview, export a GLB.")
+        gr.Markdown("# TRELLIS.2: image to 3D\n"
+                    "Upload an image of one object (or pick an example), generate, preview, export a GLB.")
         with gr.Row():
             with gr.Column():
                 upload = gr.Image(label="Input image", type="pil", image_mode="RGBA", height=280, elem_id="input-image")
-                processed = gr.Image(label="Preprocessed", type="pil", image_mode="RGBA", interactive=False, height=280,
-                                     elem_id="processed-image")
                 gr.Examples(examples=bundled_examples(), inputs=upload, label="Examples: click one to use it",
                             elem_id="examples")
+                processed = gr.Image(label="Preprocessed", type="pil", image_mode="RGBA", interactive=False, height=280,
+                                     elem_id="processed-image")
                 seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, elem_id="seed")
                 resolution = gr.Radio(["512", "1024", "1536"], value="1024", label="Resolution", elem_id="resolution")
                 sampler_inputs = []
