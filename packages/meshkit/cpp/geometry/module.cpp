@@ -1,4 +1,4 @@
-// Python bindings of meshkit._geometry: BVH queries, topology helpers, simplification and remeshing.
+// Python bindings of meshkit._geometry: BVH queries, topology helpers, hole filling, simplification and remeshing.
 #include <cmath>
 
 #include <pybind11/numpy.h>
@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include "bvh.h"
+#include "holes.h"
 #include "remesh.h"
 #include "simplify.h"
 #include "topology.h"
@@ -84,10 +85,36 @@ py::array_t<uint8_t> propagate_orientation(int64_t num_faces, Ints pairs,
                     {num_faces});
 }
 
+py::array_t<int64_t> boundary_half_edges(Ints faces, int64_t num_vertices) {
+    std::vector<int64_t> boundary;
+    {
+        py::gil_scoped_release release;
+        boundary = meshkit::boundary_half_edges(faces.data(), faces.shape(0), num_vertices);
+    }
+    const auto n = static_cast<py::ssize_t>(boundary.size());
+    return to_array(std::move(boundary), {n});
+}
+
+py::tuple trace_loops(Ints tails, Ints heads) {
+    meshkit::BoundaryLoops loops = meshkit::trace_loops(tails.data(), heads.data(), tails.shape(0));
+    const auto n = static_cast<py::ssize_t>(loops.vertices.size());
+    const auto k = static_cast<py::ssize_t>(loops.offsets.size());
+    return py::make_tuple(to_array(std::move(loops.vertices), {n}), to_array(std::move(loops.offsets), {k}));
+}
+
+py::tuple close_loops(Ints loop_vertices, Ints offsets, Doubles positions, int64_t first_new_vertex,
+                      double max_perimeter) {
+    meshkit::HolePatch patch = meshkit::close_loops(loop_vertices.data(), offsets.data(), offsets.shape(0) - 1,
+                                                    positions.data(), first_new_vertex, max_perimeter);
+    const auto nv = static_cast<py::ssize_t>(patch.vertices.size() / 3);
+    const auto nf = static_cast<py::ssize_t>(patch.faces.size() / 3);
+    return py::make_tuple(to_array(std::move(patch.vertices), {nv, 3}), to_array(std::move(patch.faces), {nf, 3}));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_geometry, m) {
-    m.doc() = "meshkit native geometry: BVH closest points, topology helpers, QEM simplification, remeshing.";
+    m.doc() = "meshkit native geometry: BVH closest points, topology helpers, hole filling, QEM simplification, remeshing.";
     py::class_<PyBVH>(m, "TriangleBVH")
         .def(py::init<Doubles, Ints>(), py::arg("vertices"), py::arg("faces"))
         .def("closest_point", &PyBVH::closest_point, py::arg("points"),
@@ -96,6 +123,13 @@ PYBIND11_MODULE(_geometry, m) {
              "Number of triangles each ray crosses in front of its origin.");
     m.def("connected_components", &connected_components, py::arg("n"), py::arg("pairs"));
     m.def("propagate_orientation", &propagate_orientation, py::arg("num_faces"), py::arg("pairs"), py::arg("same"));
+    m.def("boundary_half_edges", &boundary_half_edges, py::arg("faces"), py::arg("num_vertices"),
+          "Increasing half-edges 3 * face + corner whose edge no other half-edge uses.");
+    m.def("trace_loops", &trace_loops, py::arg("tails"), py::arg("heads"),
+          "(vertices, offsets): the arcs tail -> head chained into closed loops, loop k = vertices[offsets[k]:offsets[k + 1]].");
+    m.def("close_loops", &close_loops, py::arg("loop_vertices"), py::arg("offsets"), py::arg("positions"),
+          py::arg("first_new_vertex"), py::arg("max_perimeter"),
+          "(new vertices, new faces) closing every loop whose perimeter is at most max_perimeter.");
     meshkit::bind_simplify(m);
     meshkit::bind_remesh(m);
 }
