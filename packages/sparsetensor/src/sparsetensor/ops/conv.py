@@ -7,7 +7,7 @@ import os
 
 import torch
 
-from .lookup import VoxelLookup
+from .lookup import DUPLICATE_VOXELS, VoxelLookup, key_extent
 
 
 def _triple(value: int | tuple[int, int, int], name: str) -> tuple[int, int, int]:
@@ -29,15 +29,33 @@ def build_neighbor_map(
     kernel_size: int | tuple[int, int, int],
     dilation: int | tuple[int, int, int] = 1,
 ) -> torch.Tensor:
-    """Index [N, K] of the voxel at coords[i] + offset[k] in the same batch item, or -1 when it is empty.
+    """Index [N, K] int32 of the voxel at coords[i] + offset[k] in the same batch item, or -1 when it is empty.
 
-    Sort-and-search over 64-bit voxel keys (see VoxelLookup), so it runs with plain torch ops on any device.
+    Both backends give the same map: a Triton GPU hash table (neighbor_map_triton) or sort-and-search over the same
+    64-bit voxel keys with plain torch ops (VoxelLookup). Coords must be non-negative and unique (ValueError if not).
     """
     if coords.dim() != 2 or coords.shape[1] != 4:
         raise ValueError(f"coords must be [N, 4], got {tuple(coords.shape)}")
-    offsets = kernel_offsets(kernel_size, dilation).to(coords.device)
-    lookup = VoxelLookup(coords, margin=int(offsets.abs().max()))
-    return lookup.find_shifted(coords, offsets)
+    if coords.shape[0] >= 2**31:
+        raise ValueError(f"{coords.shape[0]} voxels do not fit the int32 neighbour map")
+    offsets = kernel_offsets(kernel_size, dilation)
+    if coords.shape[0] == 0:
+        return torch.empty(0, offsets.shape[0], dtype=torch.int32, device=coords.device)
+    margin = int(offsets.abs().max())
+    extent = key_extent(coords, margin)
+    if neighbor_map_backend(coords) == "triton":
+        from .neighbor_map_triton import build_neighbor_map_triton
+
+        return build_neighbor_map_triton(coords, offsets, extent, margin)
+    lookup = VoxelLookup(coords, margin=margin)
+    if lookup.has_duplicates():
+        raise ValueError(DUPLICATE_VOXELS)
+    return lookup.find_shifted(coords, offsets.to(coords.device))
+
+
+def neighbor_map_backend(coords: torch.Tensor) -> str:
+    """'triton' for CUDA coords when triton is importable, else 'torch'; SPARSETENSOR_NMAP_BACKEND overrides."""
+    return _backend_override("SPARSETENSOR_NMAP_BACKEND") or _triton_if_cuda(coords)
 
 
 def submanifold_conv3d_reference(
@@ -89,11 +107,19 @@ def conv_backend(feats: torch.Tensor, weight: torch.Tensor) -> str:
 
     The Triton kernel is forward-only, so tensors that need gradients always take the torch path.
     """
-    chosen = os.environ.get("SPARSETENSOR_CONV_BACKEND")
-    if chosen not in (None, "", "triton", "torch"):
-        raise ValueError(f"SPARSETENSOR_CONV_BACKEND={chosen!r}; expected 'triton' or 'torch'")
+    chosen = _backend_override("SPARSETENSOR_CONV_BACKEND")
     if torch.is_grad_enabled() and (feats.requires_grad or weight.requires_grad):
         return "torch"
-    if chosen:
-        return chosen
-    return "triton" if feats.is_cuda and importlib.util.find_spec("triton") is not None else "torch"
+    return chosen or _triton_if_cuda(feats)
+
+
+def _backend_override(variable: str) -> str | None:
+    """The backend named by environment variable `variable` ('triton' or 'torch'), None when unset or empty."""
+    chosen = os.environ.get(variable)
+    if chosen not in (None, "", "triton", "torch"):
+        raise ValueError(f"{variable}={chosen!r}; expected 'triton' or 'torch'")
+    return chosen or None
+
+
+def _triton_if_cuda(tensor: torch.Tensor) -> str:
+    return "triton" if tensor.is_cuda and importlib.util.find_spec("triton") is not None else "torch"
