@@ -1,0 +1,16 @@
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fill_holes.py"
+
+
+def test_quick_benchmark_prints_a_filled_row():
+    out = subprocess.run([sys.executable, str(BENCH), "--quick"], capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert lines[1].split()[:4] == ["mesh", "faces", "holes", "added"]
+    row = lines[3].split()
+    faces, holes, added = (int(value.replace(",", "")) for value in row[2:5])
+    assert faces > 100_000 and holes > 50
+    assert added >= holes  # every punched hole is small enough to be closed, each by at least one face
+    assert all(float(value) > 0 for value in row[5:7])
