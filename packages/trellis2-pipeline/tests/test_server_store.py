@@ -4,6 +4,7 @@ The Redis runs use a redis-server started on a free port (skipped when it is not
 with different node ids stand in for several server processes sharing one store.
 """
 
+import sqlite3
 import subprocess
 import sys
 import time
@@ -180,6 +181,24 @@ def test_expired_lists_old_finished_tasks_and_delete_removes_them(backend):
     store.delete(done.id)
     assert store.get(done.id) is None and store.expired(0) == []
     assert [task.id for task in store.list_tasks("alice")] == [queued.id]
+
+
+def test_a_sqlite_database_from_before_leases_is_upgraded_and_its_running_task_requeued(tmp_path):
+    with sqlite3.connect(tmp_path / "tasks.sqlite3") as old:
+        old.execute("CREATE TABLE tasks (id TEXT PRIMARY KEY, owner TEXT, status TEXT NOT NULL, request TEXT NOT NULL, "
+                    "progress TEXT NOT NULL DEFAULT '{}', error TEXT, attempts INTEGER NOT NULL DEFAULT 0, "
+                    "cancel_requested INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, started_at REAL, "
+                    "finished_at REAL)")
+        old.execute("INSERT INTO tasks (id, status, request, attempts, created_at, started_at) "
+                    "VALUES ('old-task', 'running', '{\"seed\": 4}', 1, 1.0, 2.0)")
+    old.close()
+    store = open_store(None, tmp_path, "node-a")
+    try:
+        assert store.recover_interrupted() == (1, 0)
+        claimed = store.claim_next()
+        assert (claimed.id, claimed.request, claimed.attempts, claimed.node) == ("old-task", {"seed": 4}, 2, "node-a")
+    finally:
+        store.close()
 
 
 # Claims tasks until the queue is empty, after a "go" line, printing each id.

@@ -3,7 +3,8 @@
 `trellis2 serve --ray` builds two deployments: `Generator` (one replica per GPU, each loading the engine once)
 and `Ingress` (the FastAPI app, its task store and queue workers). Workers hand each task to a Generator replica
 and stream its progress back, so status, cancellation and persistence behave as on one machine. The data directory
-must be visible to every node (a shared file system); see docs/serving.md.
+must be visible to every node (a shared file system), and the task store should be Redis (TRELLIS2_STORE_URL) so that
+the ingress keeps no state on one node's disk; see docs/serving.md.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, created_at);
 CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at);
 """
-# Added with leases; ALTERed into databases written before them.
+# Added with leases; ALTERed into databases written before them, together.
 _LEASE_COLUMNS = {"claim": "TEXT", "node": "TEXT", "lease_expires_at": "REAL"}
 _QUEUE_ORDER = "created_at, rowid"
 
@@ -54,9 +54,10 @@ class SqliteTaskStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         present = {row["name"] for row in self._db.execute("PRAGMA table_info(tasks)")}
-        for column, kind in _LEASE_COLUMNS.items():
-            if column not in present:
+        if "lease_expires_at" not in present:  # a database from before leases: its running tasks hold none
+            for column, kind in _LEASE_COLUMNS.items():
                 self._db.execute(f"ALTER TABLE tasks ADD COLUMN {column} {kind}")
+            self._db.execute("UPDATE tasks SET lease_expires_at = 0 WHERE status = ?", (RUNNING,))
 
     def _execute(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
