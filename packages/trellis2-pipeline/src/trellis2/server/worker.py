@@ -32,19 +32,19 @@ class WorkerPool:
         self.worker_count = worker_count
         self.device_slots = asyncio.Semaphore(max_active_tasks)
         self._wakeup = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
+        self._loops: list[asyncio.Task] = []
         self._claims: dict[str, str] = {}  # task id -> claim, for the tasks this process is running
         self._lost: set[str] = set()
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._work(i), name=f"trellis2-worker-{i}")
+        self._loops = [asyncio.create_task(self._work(i), name=f"trellis2-worker-{i}")
                        for i in range(self.worker_count)]
-        self._tasks.append(asyncio.create_task(self._keep_leases(), name="trellis2-lease-keeper"))
+        self._loops.append(asyncio.create_task(self._keep_leases(), name="trellis2-lease-keeper"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
 
     def notify(self) -> None:
         """Wake idle workers after a submission."""
