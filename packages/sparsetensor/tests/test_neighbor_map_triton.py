@@ -1,6 +1,8 @@
 """The Triton neighbour-map hash table (CPU interpreter, or compiled on a GPU) against torch and brute force."""
 
+import gc
 import os
+import weakref
 
 import pytest
 import torch
@@ -12,6 +14,7 @@ pytest.importorskip("triton")
 
 from sparsetensor.ops import build_neighbor_map, kernel_offsets  # noqa: E402
 from sparsetensor.ops.conv import neighbor_map_backend  # noqa: E402
+from sparsetensor.ops.conv_triton import submanifold_conv3d_triton  # noqa: E402
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -42,6 +45,7 @@ def brute_force(coords, kernel_size, dilation=1):
         ([160], 6, 0, 5, 1),
         ([80, 60], 5, 2, (3, 1, 5), 1),
         ([216], 6, 0, 3, 1),  # the full 6^3 cube: every interior neighbour exists, long probe chains
+        ([50, 40], 5, 0, (1, 1, 3), 2),  # three offsets along z, padded to four lanes
     ],
 )
 def test_triton_map_equals_torch_and_brute_force(monkeypatch, counts, res, offset, kernel_size, dilation):
@@ -86,6 +90,20 @@ def test_invalid_coords_raise_the_same_errors(monkeypatch, backend):
         build_neighbor_map(huge, 3)
     with pytest.raises(ValueError, match=r"coords must be \[N, 4\]"):
         build_neighbor_map(coords[:, 1:], 3)
+
+
+def test_int32_map_with_cached_conv_schedule_is_freed_without_the_cycle_collector():
+    coords = random_coords([30], 4, torch.Generator().manual_seed(4)).to(DEVICE)
+    nmap = build_neighbor_map(coords, 3)
+    submanifold_conv3d_triton(torch.randn(30, 4, device=DEVICE), nmap, torch.randn(2, 3, 3, 3, 4, device=DEVICE))
+    assert hasattr(nmap, "_sparsetensor_tile_schedules")
+    alive = weakref.ref(nmap)
+    gc.disable()
+    try:
+        del nmap
+        assert alive() is None
+    finally:
+        gc.enable()
 
 
 def test_backend_choice(monkeypatch):

@@ -76,7 +76,8 @@ def tile_schedule(neighbor_map: torch.Tensor, rows_per_tile: int) -> TileSchedul
     padded = torch.zeros(tiles * rows_per_tile, k, dtype=torch.bool, device=neighbor_map.device)
     padded[:n] = present[order]
     tile_offsets = padded.view(tiles, rows_per_tile, k).any(1).to(torch.int8)
-    return TileSchedule(neighbor_map.to(torch.int32).contiguous(), order.to(torch.int32).contiguous(),
+    # detach(): an int32 map comes back as itself, which would make a reference cycle with the cache on the map
+    return TileSchedule(neighbor_map.to(torch.int32).contiguous().detach(), order.to(torch.int32).contiguous(),
                         tile_offsets.contiguous(), rows_per_tile)
 
 
