@@ -62,28 +62,30 @@ struct Chunk {
     std::vector<Crossing> crossings;  // crossing chunks only
 };
 
+// Accumulated state of one voxel, one cache line: QEF, sum and count of crossing points, crossed-edge flags.
+struct alignas(64) VoxelSums {
+    Quadric q{};
+    float sum[3]{};
+    float count = 0.0f;
+    uint8_t flags[3]{};
+};
+
 // Voxels of one shard, in the order the shard first touched them.
 struct Shard {
     VoxelIndex index;
     std::vector<Key> keys;
     std::vector<uint64_t> first_touch;  // global event position (4 * crossing + s) of the first touch
-    std::vector<std::array<float, 3>> sums;
-    std::vector<float> counts;
-    std::vector<std::array<uint8_t, 3>> flags;
-    std::vector<Quadric> quadrics;
+    std::vector<VoxelSums> sums;
     std::vector<uint32_t> row;  // output row
 
-    uint32_t touch(Key key, uint64_t position) {
+    VoxelSums& touch(Key key, uint64_t position) {
         const auto [local, fresh] = index.insert(key, uint32_t(keys.size()));
         if (fresh) {
             keys.push_back(key);
             first_touch.push_back(position);
-            sums.push_back({0.0f, 0.0f, 0.0f});
-            counts.push_back(0.0f);
-            flags.push_back({0, 0, 0});
-            quadrics.push_back(Quadric{});
+            sums.emplace_back();
         }
-        return local;
+        return sums[local];
     }
 };
 
@@ -119,7 +121,7 @@ class DualGridBuilder {
             Shard& sh = shards_[t];
             size_t events = 0;
             for (const auto& chunk : chunks) events += chunk.to_shard[t].size();
-            sh.index.reserve(events / 2 + 16);
+            sh.index.reserve(events / 4 + 16);  // a voxel of a closed surface gets about 4 crossing events
             uint64_t base = 0;
             for (const auto& chunk : chunks) {
                 for (const uint32_t e : chunk.to_shard[t]) {
@@ -127,11 +129,11 @@ class DualGridBuilder {
                     const int s = int(e & 3);
                     const Crossing& x = chunk.crossings[index];
                     const int axis = int(x.tri_axis % 3);
-                    const uint32_t v = sh.touch(around(x.key, axis, s), (base + index) * 4 + s);
-                    for (int k = 0; k < 3; ++k) sh.sums[v][k] += x.point[k];
-                    sh.counts[v] += 1.0f;
-                    if (s == 0) sh.flags[v][axis] = 1;
-                    add_scaled(sh.quadrics[v], tris[x.tri_axis / 3].q, 1.0f);
+                    VoxelSums& acc = sh.touch(around(x.key, axis, s), (base + index) * 4 + s);
+                    for (int k = 0; k < 3; ++k) acc.sum[k] += x.point[k];
+                    acc.count += 1.0f;
+                    if (s == 0) acc.flags[axis] = 1;
+                    add_scaled(acc.q, tris[x.tri_axis / 3].q, 1.0f);
                 }
                 base += chunk.crossings.size();
             }
@@ -198,7 +200,7 @@ class DualGridBuilder {
                     solve_voxel(sh, l, regularization, d + 3 * r);
                     for (int k = 0; k < 3; ++k) {
                         c[3 * r + k] = unpack(sh.keys[l], k);
-                        f[3 * r + k] = sh.flags[l][k] != 0;
+                        f[3 * r + k] = sh.sums[l].flags[k] != 0;
                     }
                 }
             }
@@ -246,7 +248,7 @@ class DualGridBuilder {
         for (int t = 0; t < threads_; ++t)
             for (const auto& chunk : chunks)
                 for (const Term& term : chunk.to_shard[t])
-                    add_scaled(shards_[t].quadrics[term.local], quadric_of(term.source), weight);
+                    add_scaled(shards_[t].sums[term.local].q, quadric_of(term.source), weight);
     }
 
     // 3D DDA along a boundary edge; each existing voxel it passes gets the edge's line quadric.
@@ -295,17 +297,18 @@ class DualGridBuilder {
 // first).
 // All arithmetic is float32 in upstream's operation order (see qef_math.h).
 void DualGridBuilder::solve_voxel(const Shard& sh, size_t i, float regularization, float* out) const {
-    Quadric qf = sh.quadrics[i];
+    const VoxelSums& acc = sh.sums[i];
+    Quadric qf = acc.q;
     if (regularization > 0.0f) {
         float p[3];
-        for (int k = 0; k < 3; ++k) p[k] = sh.sums[i][k] / sh.counts[i];
+        for (int k = 0; k < 3; ++k) p[k] = acc.sum[k] / acc.count;
         Quadric reg{};
         reg[0] = reg[4] = reg[7] = 1.0f;
         reg[3] = -p[0];
         reg[6] = -p[1];
         reg[8] = -p[2];
         reg[9] = qef::dot3(p, p);
-        add_scaled(qf, reg, regularization * sh.counts[i]);
+        add_scaled(qf, reg, regularization * acc.count);
     }
     float Q[4][4];
     for (int r = 0; r < 4; ++r)

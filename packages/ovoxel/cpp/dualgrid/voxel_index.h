@@ -18,30 +18,34 @@ inline Key pack(int x, int y, int z) {
 
 inline int unpack(Key key, int axis) { return int((key >> kKeyShift[axis]) & ((Key(1) << 21) - 1)); }
 
-// Linear-probing hash map, grown by doubling at half load.
+// Linear-probing hash map, grown by doubling at half load; key and value share a slot (one cache miss per probe).
 class VoxelIndex {
   public:
     void reserve(size_t n) { rehash(std::max<size_t>(64, next_pow2(n * 2))); }
 
     // Index of `key`, inserting `fresh_value` when absent; second is true when inserted.
     std::pair<uint32_t, bool> insert(Key key, uint32_t fresh_value) {
-        if ((size_ + 1) * 2 > keys_.size()) rehash(std::max<size_t>(64, keys_.size() * 2));
-        size_t slot = probe(key);
-        if (keys_[slot] == key) return {values_[slot], false};
-        keys_[slot] = key;
-        values_[slot] = fresh_value;
+        if ((size_ + 1) * 2 > slots_.size()) rehash(std::max<size_t>(64, slots_.size() * 2));
+        Slot& slot = slots_[probe(key)];
+        if (slot.key == key) return {slot.value, false};
+        slot = {key, fresh_value};
         ++size_;
         return {fresh_value, true};
     }
 
     uint32_t find(Key key) const {
-        if (keys_.empty()) return kMissing;
-        const size_t slot = probe(key);
-        return keys_[slot] == key ? values_[slot] : kMissing;
+        if (slots_.empty()) return kMissing;
+        const Slot& slot = slots_[probe(key)];
+        return slot.key == key ? slot.value : kMissing;
     }
 
   private:
     static constexpr Key kEmpty = ~Key(0);
+
+    struct Slot {
+        Key key;
+        uint32_t value;
+    };
 
     static size_t next_pow2(size_t n) {
         size_t p = 1;
@@ -50,26 +54,19 @@ class VoxelIndex {
     }
 
     size_t probe(Key key) const {
-        const size_t mask = keys_.size() - 1;
+        const size_t mask = slots_.size() - 1;
         size_t slot = size_t((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
-        while (keys_[slot] != key && keys_[slot] != kEmpty) slot = (slot + 1) & mask;
+        while (slots_[slot].key != key && slots_[slot].key != kEmpty) slot = (slot + 1) & mask;
         return slot;
     }
 
     void rehash(size_t capacity) {
-        std::vector<Key> old_keys(capacity, kEmpty);
-        std::vector<uint32_t> old_values(capacity);
-        old_keys.swap(keys_);
-        old_values.swap(values_);
-        for (size_t i = 0; i < old_keys.size(); ++i)
-            if (old_keys[i] != kEmpty) {
-                const size_t slot = probe(old_keys[i]);
-                keys_[slot] = old_keys[i];
-                values_[slot] = old_values[i];
-            }
+        std::vector<Slot> old(capacity, Slot{kEmpty, 0});
+        old.swap(slots_);
+        for (const Slot& s : old)
+            if (s.key != kEmpty) slots_[probe(s.key)] = s;
     }
 
-    std::vector<Key> keys_;
-    std::vector<uint32_t> values_;
+    std::vector<Slot> slots_;
     size_t size_ = 0;
 };
