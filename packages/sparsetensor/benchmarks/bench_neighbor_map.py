@@ -2,7 +2,7 @@
 
 Usage: python bench_neighbor_map.py [--device cuda|cpu] [--quick] [--repeats R]
 Every row checks that both backends give the same map; 'best' sweeps the probe tile and warp count of the Triton
-kernels (the default is tile 2048, 4 warps). On CPU the Triton columns need TRITON_INTERPRET=1 (and are slow).
+kernels (the default is tile 1024, 4 warps). On CPU the Triton columns need TRITON_INTERPRET=1 (and are slow).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sparsetensor.ops.lookup import key_extent
 
 FULL_ROWS = [(256, 3), (512, 3), (1024, 3), (1024, 5)]
 QUICK_ROWS = [(16, 3), (16, 5)]
-SWEEP = [(tile, warps) for tile in (1024, 2048, 4096) for warps in (4, 8)]
+SWEEP = [(tile, warps) for tile in (512, 1024, 2048) for warps in (4, 8)]
 
 
 def with_backend(backend: str, fn):

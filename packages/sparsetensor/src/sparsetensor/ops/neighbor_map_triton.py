@@ -17,6 +17,8 @@ from .lookup import DUPLICATE_VOXELS
 
 _EMPTY = tl.constexpr(-1)  # free slot; voxel keys are >= 0
 _NEVER = tl.constexpr(-2)  # compare value that matches no slot, so the CAS of a finished lane writes nothing
+# Sizes that change with every voxel set: no value specialisation, so a new shape never triggers a recompile.
+_GEOMETRY_ARGS = ["n_rows", "margin", "ex", "ey", "ez", "slot_mask"]
 
 
 @triton.jit
@@ -40,7 +42,7 @@ def _home_slot(keys, slot_mask):
     return h.to(tl.int64, bitcast=True) & slot_mask
 
 
-@triton.jit
+@triton.jit(do_not_specialize=_GEOMETRY_ARGS)
 def _insert_kernel(
     coords_ptr, table_ptr, duplicate_ptr,
     n_rows, margin, ex, ey, ez, slot_mask,
@@ -63,7 +65,7 @@ def _insert_kernel(
     tl.atomic_max(duplicate_ptr + rows * 0, 1, mask=duplicate, sem="relaxed")
 
 
-@triton.jit
+@triton.jit(do_not_specialize=_GEOMETRY_ARGS)
 def _probe_kernel(
     coords_ptr, shifts_ptr, table_ptr, out_ptr,
     n_rows, n_offsets, margin, ex, ey, ez, slot_mask,
@@ -94,7 +96,7 @@ def build_neighbor_map_triton(
     offsets: torch.Tensor,
     extent: tuple[int, int, int],
     margin: int,
-    tile: int = 2048,
+    tile: int = 1024,
     num_warps: int = 4,
 ) -> torch.Tensor:
     """Row index [N, K] int32 of coords[i] + offsets[k] (-1 if absent) for non-empty, validated coords.
