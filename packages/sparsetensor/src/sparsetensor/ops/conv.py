@@ -122,4 +122,5 @@ def _backend_override(variable: str) -> str | None:
 
 
 def _triton_if_cuda(tensor: torch.Tensor) -> str:
+    """The default backend: Triton kernels for CUDA tensors when triton is installed, torch otherwise."""
     return "triton" if tensor.is_cuda and importlib.util.find_spec("triton") is not None else "torch"
