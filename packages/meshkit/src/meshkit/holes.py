@@ -41,12 +41,13 @@ def boundary_loops(faces: Any) -> list[np.ndarray]:
     in that order matches the orientation of its neighbours. A vertex where two holes touch may appear twice.
 
     Loops start at their smallest vertex with unused boundary edges, in increasing order of that vertex; where a
-    vertex has several, the walk takes the boundary half-edge ``3 * face + corner`` with the largest index first."""
+    vertex has several, the walk takes its unused boundary half-edge ``3 * face + corner`` of largest index."""
     array = to_numpy(faces, "faces")
-    f = check_faces(array, int(array.max()) + 1 if array.size else 0, allow_empty=True)
+    num_vertices = int(array.max()) + 1 if array.size else 0
+    f = check_faces(array, num_vertices, allow_empty=True)
     if len(f) == 0:
         return []
-    vertices, offsets = _trace(f, int(f.max()) + 1)
+    vertices, offsets = _trace(f, num_vertices)
     return np.split(vertices, offsets[1:-1]) if len(offsets) > 1 else []
 
 
