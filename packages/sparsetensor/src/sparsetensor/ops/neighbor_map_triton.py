@@ -96,7 +96,7 @@ def build_neighbor_map_triton(
     offsets: torch.Tensor,
     extent: tuple[int, int, int],
     margin: int,
-    tile: int = 1024,
+    tile: int = 512,
     num_warps: int = 4,
 ) -> torch.Tensor:
     """Row index [N, K] int32 of coords[i] + offsets[k] (-1 if absent) for non-empty, validated coords.
