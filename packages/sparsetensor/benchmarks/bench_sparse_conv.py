@@ -28,19 +28,22 @@ def sphere_shell(res: int, device: torch.device) -> torch.Tensor:
     return torch.cat(parts).int()
 
 
+def first_call_ms(fn, device: torch.device) -> float:
+    """Wall time of one call in milliseconds, including any compilation or autotuning it triggers."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) * 1e3
+
+
 def timed(fn, device: torch.device, repeats: int) -> float:
     """Median wall time of fn() in milliseconds (after one warm-up call)."""
     fn()
-    samples = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return sorted(samples)[len(samples) // 2]
+    samples = sorted(first_call_ms(fn, device) for _ in range(repeats))
+    return samples[len(samples) // 2]
 
 
 UPSTREAM_MS = {(1024, 64): 3.45, (512, 128): 3.06, (256, 256): 3.11, (128, 512): 3.59, (64, 1024): 6.90}
@@ -58,17 +61,6 @@ def flexgemm_conv():
         return sparse_submanifold_conv3d(feats, coords, shape, weight, bias, cache)
 
     return run
-
-
-def first_call_ms(fn, device: torch.device) -> float:
-    """Wall time of one call in milliseconds, including any compilation or autotuning it triggers."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) * 1e3
 
 
 def bench_row(channels: int, res: int, device: torch.device, dtype: torch.dtype, repeats: int, upstream) -> list[str]:
