@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--spec-dir", type=Path, default=DEFAULT_SPEC)
     parser.add_argument("--quick", action="store_true", help="tiny decoder at an 8^3 latent (CPU smoke run)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                        help="after timing, profile one decode and print the ROWS most expensive operators")
     args = parser.parse_args()
     device = torch.device(args.device)
     config = json.loads((args.spec_dir / f"{DECODER_SPEC}.json").read_text())
@@ -109,6 +111,21 @@ def main() -> None:
     print("| ---: | ---: | ---: | ---: | ---: |")
     print(f"| {coords.shape[0]:,} | {raw.coords.shape[0]:,} | {first_ms:.0f} | {statistics.median(samples):.1f} "
           f"| {peak:.2f} |")
+    if args.profile:
+        print_profile(lambda: decoder.decode_features(latent), device, args.profile)
+
+
+def print_profile(fn, device: torch.device, rows: int) -> None:
+    """Operator table of one call, sorted by device time (CPU time on a CPU run), to see where a decode goes."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.inference_mode(), torch.profiler.profile(activities=activities) as profile:
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    sort_by = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    print(profile.key_averages().table(sort_by=sort_by, row_limit=rows, max_name_column_width=60))
 
 
 if __name__ == "__main__":
