@@ -124,7 +124,7 @@ def print_profile(fn, device: torch.device, rows: int) -> None:
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
-    sort_by = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    sort_by = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     print(profile.key_averages().table(sort_by=sort_by, row_limit=rows, max_name_column_width=60))
 
 
