@@ -208,7 +208,8 @@ class SparseTensor(VarLenTensor):
             batch_size = int(coords[:, 0].max()) + 1 if coords.shape[0] else (1 if shape is None else int(shape[0]))
         if shape is not None:
             batch_size = max(batch_size, int(shape[0]))
-        counts = torch.bincount(coords[:, 0].long().cpu(), minlength=batch_size).tolist()
+        # Counted where the coords live: only batch_size integers cross to the host, never a column of N.
+        counts = torch.bincount(coords[:, 0], minlength=batch_size).tolist()
         super().__init__(feats, _layout_from_seqlen(counts))
         self._batch_size = len(counts)
         if coords.shape[0] and (coords[1:, 0] < coords[:-1, 0]).any():
