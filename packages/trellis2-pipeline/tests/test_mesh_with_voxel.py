@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import meshkit
 import numpy as np
 import pytest
 import torch
@@ -55,3 +56,30 @@ def test_simplify_reaches_the_target_and_keeps_the_shape():
     assert np.abs(radii - RADIUS).max() < 0.01 * RADIUS
     with pytest.raises(ValueError, match="positive face count"):
         mesh.simplify(0)
+
+
+def numpy_route(mesh: MeshWithVoxel, edit) -> tuple[torch.Tensor, torch.Tensor]:
+    """The edit as MeshWithVoxel used to make it: through float64/int64 numpy copies and back to float32/int32."""
+    vertices, faces = edit(meshkit.Mesh(mesh.vertices.double().numpy(), mesh.faces.long().numpy())).numpy()
+    return torch.as_tensor(vertices, dtype=torch.float32), torch.as_tensor(faces, dtype=torch.int32)
+
+
+@pytest.mark.parametrize(("name", "edit"), [("fill_holes", lambda mesh: mesh.fill_holes(0.5)),
+                                            ("simplify", lambda mesh: mesh.simplify(2000))])
+def test_tensor_edits_equal_the_old_numpy_route(name, edit):
+    mesh = holed_sphere()
+    expected_vertices, expected_faces = numpy_route(mesh, edit)
+    edit(mesh)
+    assert mesh.faces.shape[0] != 5115  # the edit changed the mesh
+    assert mesh.vertices.dtype == torch.float32 and mesh.faces.dtype == torch.int32
+    assert torch.equal(mesh.vertices, expected_vertices) and torch.equal(mesh.faces, expected_faces)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fill_holes_keeps_a_cuda_mesh_on_the_gpu_with_the_cpu_result():
+    cpu = holed_sphere()
+    gpu = cpu.cuda()
+    cpu.fill_holes(0.5)
+    gpu.fill_holes(0.5)
+    assert gpu.vertices.is_cuda and gpu.faces.is_cuda and gpu.faces.dtype == torch.int32
+    assert torch.equal(gpu.vertices.cpu(), cpu.vertices) and torch.equal(gpu.faces.cpu(), cpu.faces)

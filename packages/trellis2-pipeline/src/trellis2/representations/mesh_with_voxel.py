@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -19,7 +20,8 @@ class MeshWithVoxel:
     """Mesh (vertices in the [-0.5, 0.5]^3 box, int32 faces) plus attribute voxels `coords` [N, 3] / `attrs` [N, C].
 
     Voxel (i, j, k) covers origin + voxel_size * [i, i+1) x [j, j+1) x [k, k+1); `layout` names channel ranges of
-    `attrs`. Geometry edits (`simplify`, `fill_holes`) run on the CPU through meshkit and keep the volume unchanged.
+    `attrs`. Geometry edits (`simplify`, `fill_holes`) go through meshkit on the mesh's own tensors and keep the volume
+    unchanged.
     """
 
     def __init__(
@@ -72,16 +74,25 @@ class MeshWithVoxel:
         return self.to("cuda")
 
     def fill_holes(self, max_hole_perimeter: float = 3e-2) -> None:
-        """Close boundary loops up to `max_hole_perimeter` (in box units) in place, as upstream does after decoding."""
-        self._edit_geometry(lambda mesh: mesh.fill_holes(max_hole_perimeter))
+        """Close boundary loops up to `max_hole_perimeter` (in box units) in place, as upstream does after decoding; a
+        CUDA mesh stays on the GPU (meshkit finds the boundary there and sends only the boundary to the CPU)."""
+        import meshkit
+
+        self._edit_geometry(lambda vertices, faces: meshkit.fill_holes(vertices, faces, max_hole_perimeter))
 
     def simplify(self, target: int = 1_000_000, **options: Any) -> None:
-        """Reduce the mesh to about `target` faces in place (quadric edge collapse in meshkit)."""
+        """Reduce the mesh to about `target` faces in place (quadric edge collapse in meshkit, on the CPU)."""
         if target < 1:
             raise ValueError(f"simplify target must be a positive face count, got {target!r}")
         if self.faces.shape[0] <= target:
             return
-        self._edit_geometry(lambda mesh: mesh.simplify(target, **options))
+        import meshkit
+
+        def collapse(vertices: torch.Tensor, faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            result = meshkit.simplify(vertices, faces, target, **options)
+            return result.vertices, result.faces
+
+        self._edit_geometry(collapse)
 
     def to_glb(self, decimation_target: int | None = 1_000_000, texture_size: int = 2048, remesh: bool = False,
                **options: Any) -> Any:
@@ -95,15 +106,14 @@ class MeshWithVoxel:
                       attr_layout=self.layout, voxel_size=self.voxel_size, aabb=[box_min, box_max],
                       decimation_target=decimation_target, texture_size=texture_size, remesh=remesh, **options)
 
-    def _edit_geometry(self, edit) -> None:
+    def _edit_geometry(self, edit: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Replace the mesh by `edit(vertices, faces)`, which gets and returns tensors on the mesh's device (meshkit
+        keeps the vertex dtype and returns int64 faces, narrowed back to the pipeline's int32)."""
         if self.faces.shape[0] == 0:
             return
-        import meshkit
-
-        edited = edit(meshkit.Mesh(self.vertices.detach().cpu().double(), self.faces.detach().cpu().long()))
-        vertices, faces = edited.numpy()
-        self.vertices = torch.as_tensor(vertices, dtype=torch.float32).to(self.device)
-        self.faces = torch.as_tensor(faces, dtype=torch.int32).to(self.device)
+        vertices, faces = edit(self.vertices.detach(), self.faces.detach())
+        self.vertices = vertices.to(self.device, torch.float32)
+        self.faces = faces.to(self.device, torch.int32)
 
     def __repr__(self) -> str:
         return (
