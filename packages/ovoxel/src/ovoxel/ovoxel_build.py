@@ -101,14 +101,37 @@ def _keys(coords: np.ndarray) -> np.ndarray:
     return (coords[:, 0] << 42) | (coords[:, 1] << 21) | coords[:, 2]
 
 
+def _lookup(source: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row of each key in the sorted `source` keys, and whether it is there."""
+    position = np.minimum(np.searchsorted(source, keys), max(len(source) - 1, 0))
+    found = source[position] == keys if len(source) else np.zeros(len(keys), bool)
+    return position, found
+
+
+FACE_STEPS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], np.int32)
+
+
 def _aligned(source_coords, values: dict[str, np.ndarray], target_coords) -> dict[str, np.ndarray]:
-    """Reorder attribute rows (sorted `source_coords`) onto `target_coords`; voxels missing there get zeros."""
-    source, target = _keys(source_coords), _keys(target_coords)
-    position = np.minimum(np.searchsorted(source, target), max(len(source) - 1, 0))
-    found = source[position] == target if len(source) else np.zeros(len(target), bool)
+    """Reorder attribute rows (sorted `source_coords`) onto `target_coords`. A voxel the voxelizer missed (a surface
+    lying exactly on a grid plane goes to the cells on one side there, to the other side in the dual grid) takes
+    the mean of its face neighbours that it has; zeros where it has none."""
+    source = _keys(source_coords)
+    position, found = _lookup(source, _keys(target_coords))
     out = {}
     for name, column in values.items():
-        aligned = np.zeros((len(target), column.shape[1]), np.uint8)
-        aligned[found] = column[position[found]]
-        out[name] = aligned
+        out[name] = np.zeros((len(target_coords), column.shape[1]), np.uint8)
+        out[name][found] = column[position[found]]
+    missing = np.nonzero(~found)[0]
+    if missing.size == 0:
+        return out
+    count = np.zeros(missing.size)
+    sums = {name: np.zeros((missing.size, column.shape[1])) for name, column in values.items()}
+    for step in FACE_STEPS:  # negative coordinates give negative keys, which never match
+        rows, hit = _lookup(source, _keys(target_coords[missing] + step))
+        count += hit
+        for name, column in values.items():
+            sums[name][hit] += column[rows[hit]]
+    filled = count > 0
+    for name in values:
+        out[name][missing[filled]] = np.rint(sums[name][filled] / count[filled, None]).astype(np.uint8)
     return out
