@@ -3,6 +3,7 @@ clear line (no traceback, non-zero exit) for every mistake a user can make."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 from trellis2.cli import main
+from trellis2.commands.generate import write_video
 from trellis2.pipelines import StageOutOfMemoryError, Trellis2ImageTo3DPipeline
 from trellis2.testing import missing_requirements, write_tiny_pipeline
 
@@ -57,10 +59,33 @@ def assert_one_line_error(exit_code: int, output: str, *fragments: str) -> None:
         assert fragment in errors[0], output
 
 
+def assert_gif(path: Path, size: tuple[int, int], num_frames: int) -> None:
+    """`path` is an animated GIF of `size` (width, height) lasting `num_frames` frames at the CLI's 15 fps."""
+    with Image.open(path) as gif:
+        assert gif.size == size
+        durations = []
+        for index in range(gif.n_frames):  # identical frames are merged, their durations added
+            gif.seek(index)
+            durations.append(gif.info["duration"])
+        # GIF stores whole centiseconds per frame (66.7 ms becomes 60 or 70)
+        assert sum(durations) == pytest.approx(num_frames * 1000 / 15, abs=10 * len(durations))
+
+
+def read_mp4(path: Path, size: tuple[int, int]) -> list[np.ndarray]:
+    """The frames of `path`, checked to be an H.264 MP4 of `size` (width, height) at 15 fps."""
+    imageio = pytest.importorskip("imageio.v2")
+    with imageio.get_reader(path, "ffmpeg") as reader:
+        meta = reader.get_meta_data()
+        frames = list(reader.iter_data())  # list(reader) would preallocate its infinite length
+    assert meta["codec"] == "h264" and meta["size"] == size and meta["fps"] == pytest.approx(15)
+    assert all(frame.shape == (size[1], size[0], 3) for frame in frames)
+    return frames
+
+
 def test_generate_writes_a_textured_glb_and_a_preview_video(files):
     out = files["root"] / "out"
     result = run_cli("generate", files["cube"], "-o", out, "--model", files["model"], *FAST, "--video",
-                     "--video-resolution", 32, "--video-frames", 3)
+                     "--video-resolution", 34, "--video-frames", 3)
     assert result.returncode == 0, result.stderr
     glb = out / "cube.glb"
     assert f"wrote {glb}" in result.stdout
@@ -68,17 +93,55 @@ def test_generate_writes_a_textured_glb_and_a_preview_video(files):
     faces = sum(gltf.accessors[p.indices].count // 3 for mesh in gltf.meshes for p in mesh.primitives)
     assert faces > 0 and len(gltf.images) >= 1
     assert gltf.materials[0].pbrMetallicRoughness.baseColorTexture is not None
-    videos = sorted(out.glob("cube.mp4")) + sorted(out.glob("cube.gif"))
-    assert len(videos) == 1 and videos[0].stat().st_size > 0
-    if videos[0].suffix == ".gif":  # no imageio-ffmpeg here: a GIF and a note saying how to get MP4
-        assert "imageio-ffmpeg" in result.stderr
-        with Image.open(videos[0]) as gif:
-            assert gif.size == (64, 48)  # shaded + normal on top, four half-size maps below
-            durations = []
-            for index in range(gif.n_frames):  # identical frames are merged, their durations added
-                gif.seek(index)
-                durations.append(gif.info["duration"])
-            assert sum(durations) == pytest.approx(3 * 1000 / 15, abs=10)  # GIF stores centiseconds
+    # shaded + normal on top, four half-size maps below: 68 x 51 pixels, the MP4 padded to an even height
+    if importlib.util.find_spec("imageio_ffmpeg") is not None:
+        assert f"wrote {out / 'cube.mp4'}" in result.stdout and not (out / "cube.gif").exists()
+        assert len(read_mp4(out / "cube.mp4", (68, 52))) == 3
+    else:  # a GIF and a note saying how to get MP4
+        assert "imageio-ffmpeg" in result.stderr and not (out / "cube.mp4").exists()
+        assert_gif(out / "cube.gif", (68, 51), 3)
+
+
+def turntable_stub(monkeypatch) -> list[np.ndarray]:
+    """Replace the renderer with smooth, frame-dependent 34-pixel maps; returns the preview frames they compose to."""
+    from trellis2.utils import render_utils
+
+    ramp = np.linspace(0, 255, 34)
+
+    def render_video(mesh, resolution, num_frames, envmap):
+        assert resolution == 34
+
+        def picture(frame: int, key: int) -> np.ndarray:
+            blue = np.full((34, 34), 60.0 * frame)
+            channels = np.broadcast_arrays(ramp[:, None], ramp[None, :] * (key + 1) / 6, blue)
+            return np.stack(channels, -1).astype(np.uint8)
+
+        keys = ("shaded", "normal", "base_color", "metallic", "roughness", "alpha")
+        return {key: [picture(i, k) for i in range(num_frames)] for k, key in enumerate(keys)}
+
+    monkeypatch.setattr(render_utils, "render_video", render_video)
+    return render_utils.make_pbr_vis_frames(render_video(None, 34, 3, None), 34)
+
+
+def test_write_video_mp4_pads_to_even_sides_and_keeps_the_pictures(tmp_path, monkeypatch):
+    pytest.importorskip("imageio_ffmpeg")
+    expected = turntable_stub(monkeypatch)
+    path, note = write_video(None, tmp_path / "cube", None, 34, 3)
+    assert path == tmp_path / "cube.mp4" and note is None
+    frames = read_mp4(path, (68, 52))  # 51 rows padded with a black one, not rescaled to 80 x 64
+    assert len(frames) == 3
+    for frame, wanted in zip(frames, expected, strict=True):
+        assert np.abs(frame[:51].astype(float) - wanted).mean() < 6  # lossy H.264, same picture
+        assert frame[51].mean() < frame[50].mean() / 3  # the padding is dark (chroma shared with row 50 bleeds)
+
+
+def test_write_video_falls_back_to_gif_without_imageio_ffmpeg(tmp_path, monkeypatch):
+    turntable_stub(monkeypatch)
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # find_spec and import now report it missing
+    path, note = write_video(None, tmp_path / "cube", None, 34, 3)
+    assert path == tmp_path / "cube.gif" and not (tmp_path / "cube.mp4").exists()
+    assert "imageio-ffmpeg" in note and str(path) in note
+    assert_gif(path, (68, 51), 3)
 
 
 def test_unreadable_image(files):

@@ -109,8 +109,8 @@ def write_glb(mesh: Any, path: Path, options: GlbOptions) -> Path:
 
 
 def write_video(mesh: Any, stem: Path, envmap: Any, resolution: int, num_frames: int) -> tuple[Path, str | None]:
-    """Render the PBR turntable preview to `stem`.mp4, or to `stem`.gif when imageio-ffmpeg is missing; returns the
-    path written and a note for the user when it fell back to GIF."""
+    """Render the PBR turntable preview to `stem`.mp4 (H.264, sides padded to even), or to `stem`.gif when
+    imageio-ffmpeg is missing; returns the path written and a note for the user when it fell back to GIF."""
     import imageio.v2 as imageio
 
     from ..utils import render_utils
@@ -119,13 +119,19 @@ def write_video(mesh: Any, stem: Path, envmap: Any, resolution: int, num_frames:
         render_utils.render_video(mesh, resolution=resolution, num_frames=num_frames, envmap=envmap), resolution)
     if importlib.util.find_spec("imageio_ffmpeg") is not None:
         path = stem.with_suffix(".mp4")
-        imageio.mimsave(path, frames, fps=VIDEO_FPS)
+        # H.264 in yuv420p needs even sides: pad instead of letting imageio rescale to multiples of 16.
+        imageio.mimsave(path, [even_sized(frame) for frame in frames], fps=VIDEO_FPS, macro_block_size=2)
         return path, None
     path = stem.with_suffix(".gif")
     first, *rest = (Image.fromarray(frame) for frame in frames)
     first.save(path, save_all=True, append_images=rest, duration=round(1000 / VIDEO_FPS), loop=0)
     return path, ("MP4 needs imageio-ffmpeg (pip install 'trellis2-pipeline[video]' or pip install imageio-ffmpeg); "
                   f"wrote an animated GIF instead: {path}")
+
+
+def even_sized(frame: np.ndarray) -> np.ndarray:
+    """`frame` (H, W, C) with a black row/column appended where a side is odd (1.5 * resolution can be)."""
+    return np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)))
 
 
 def load_envmap(name_or_path: str) -> Any:
