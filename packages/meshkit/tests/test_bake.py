@@ -125,3 +125,38 @@ def test_filled_texture_has_no_seams_at_coarse_mip_levels():
         filled_error = np.abs(box_mip(result.texture, level) - covered_mean)[touched].max()
         black_error = np.abs(box_mip(unfilled.texture, level) - covered_mean)[touched].max()
         assert filled_error < tolerance and black_error > 0.5, (level, filled_error, black_error)
+
+
+def push_pull_reference(texture: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The original numpy push-pull: float64 2x2 sums per level, own mean where covered, else the coarser value."""
+    weight = mask.astype(np.float64)
+    levels = [(texture * weight[..., None], weight)]
+    while max(levels[-1][1].shape) > 1:
+        values, weights = levels[-1]
+        pad = ((0, weights.shape[0] % 2), (0, weights.shape[1] % 2))
+        values, weights = np.pad(values, pad + ((0, 0),)), np.pad(weights, pad)
+        values = values[0::2, 0::2] + values[1::2, 0::2] + values[0::2, 1::2] + values[1::2, 1::2]
+        weights = weights[0::2, 0::2] + weights[1::2, 0::2] + weights[0::2, 1::2] + weights[1::2, 1::2]
+        levels.append((values, weights))
+    filled = levels[-1][0] / np.maximum(levels[-1][1], 1e-300)[..., None]
+    for values, weights in reversed(levels[:-1]):
+        coarse = np.repeat(np.repeat(filled, 2, axis=0), 2, axis=1)[: weights.shape[0], : weights.shape[1]]
+        filled = np.where((weights > 0)[..., None], values / np.maximum(weights, 1e-300)[..., None], coarse)
+    return np.where(mask[..., None], texture, filled).astype(texture.dtype)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 9, 2), (13, 1, 3), (37, 50, 2), (64, 64, 4), (65, 31, 6)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_native_push_pull_matches_the_numpy_reference_exactly(shape, dtype):
+    rng = np.random.default_rng(shape[0] * 100 + shape[1])
+    texture = (rng.random(shape) - 0.3).astype(dtype)
+    mask = rng.random(shape[:2]) < 0.15
+    mask.flat[0] = True
+    filled = push_pull_fill(np.where(mask[..., None], texture, 0), mask)
+    assert filled.dtype == dtype
+    np.testing.assert_array_equal(filled, push_pull_reference(np.where(mask[..., None], texture, 0), mask))
+
+
+def test_push_pull_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="texture \\(H, W, C\\) and mask \\(H, W\\)"):
+        push_pull_fill(np.zeros((4, 4, 3), np.float32), np.zeros((4, 5), bool))

@@ -8,6 +8,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "push_pull.h"
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -163,9 +165,10 @@ py::tuple rasterize_screen(FloatArray points, IndexArray faces, int width, int h
 }  // namespace
 
 PYBIND11_MODULE(_texturing, m) {
-    m.doc() = "UV-space rasterization for meshkit texturing.";
+    m.doc() = "UV-space rasterization and push-pull texture fill for meshkit texturing.";
     m.def("rasterize_uv", &rasterize_uv, py::arg("uvs"), py::arg("faces"), py::arg("width"), py::arg("height"),
           "Per texel: id of the triangle covering its centre (-1 if none) and the centre's barycentric weights.");
     m.def("rasterize_screen", &rasterize_screen, py::arg("points"), py::arg("faces"), py::arg("width"),
           py::arg("height"), "Per pixel: nearest triangle id (-1 if none), perspective-correct barycentrics, depth.");
+    meshkit::bind_push_pull(m);
 }

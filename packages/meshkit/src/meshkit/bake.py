@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _texturing
 from .bvh import BVH
 from .raster import rasterize_uv
 from .validation import check_faces, check_mesh, check_points, to_numpy
@@ -25,24 +26,17 @@ class BakeResult(NamedTuple):
 
 def push_pull_fill(texture: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Fill unmasked texels with mask-weighted averages from successively coarser levels (push-pull), so charts
-    bleed smoothly into the empty space and box-filtered mip levels do not mix in unrelated colours."""
-    weight = mask.astype(np.float64)
-    levels = [(texture * weight[..., None], weight)]
-    while max(levels[-1][1].shape) > 1:
-        values, weights = levels[-1]
-        height, width = weights.shape
-        pad = ((0, height % 2), (0, width % 2))
-        values = np.pad(values, pad + ((0, 0),))
-        weights = np.pad(weights, pad)
-        values = values[0::2, 0::2] + values[1::2, 0::2] + values[0::2, 1::2] + values[1::2, 1::2]
-        weights = weights[0::2, 0::2] + weights[1::2, 0::2] + weights[0::2, 1::2] + weights[1::2, 1::2]
-        levels.append((values, weights))
-    filled = levels[-1][0] / np.maximum(levels[-1][1], 1e-300)[..., None]
-    for values, weights in reversed(levels[:-1]):
-        coarse = np.repeat(np.repeat(filled, 2, axis=0), 2, axis=1)[: weights.shape[0], : weights.shape[1]]
-        own = values / np.maximum(weights, 1e-300)[..., None]
-        filled = np.where((weights > 0)[..., None], own, coarse)
-    return np.where(mask[..., None], texture, filled).astype(texture.dtype)
+    bleed smoothly into the empty space and box-filtered mip levels do not mix in unrelated colours.
+
+    Runs natively (float64 sums, OpenMP over rows); the result has ``texture``'s dtype.
+    """
+    texture = np.asarray(texture)
+    mask = np.asarray(mask, dtype=bool)
+    if texture.ndim != 3 or mask.shape != texture.shape[:2]:
+        raise ValueError(f"push_pull_fill needs texture (H, W, C) and mask (H, W), got {texture.shape} and "
+                         f"{mask.shape}")
+    work = texture if texture.dtype in (np.float32, np.float64) else texture.astype(np.float64)
+    return _texturing.push_pull(work, mask.view(np.uint8)).astype(texture.dtype, copy=False)
 
 
 def bake_attributes(mesh_uv: tuple[Any, Any, Any], hires_vertices: Any, hires_faces: Any,
