@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from .. import _dualgrid
+from .. import _dualgrid, _extract
 from ..grid import fit_aabb, resolve_grid
 from ._arrays import is_tensor, like, to_numpy
 
@@ -62,25 +62,21 @@ def mesh_to_flexible_dual_grid(vertices, faces, grid_size=None, voxel_size=None,
     return like(vertices, coords, duals, flags)
 
 
-def _edge_quads(xp, coords, intersected, grid_shape):
-    """Indices [Q,4] of the voxel quads around every flagged edge whose four voxels all exist. Voxels are sorted by
-    linear key once; each neighbour offset is then a sorted query (cache-friendly searchsorted)."""
-    c = coords.astype(np.int64) if xp is np else coords.long()
+def _edge_quads(coords, intersected, grid_shape):
+    """Indices [Q,4] (torch) of the voxel quads around every flagged edge whose four voxels all exist. Voxels are
+    sorted by linear key once; each neighbour offset is then a sorted query (searchsorted)."""
+    import torch
+
+    c = coords.long()
     span = [int(s) + 2 for s in grid_shape]
     keys = (c[:, 0] * span[1] + c[:, 1]) * span[2] + c[:, 2]
-    if xp is np:
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
-        flags = intersected[order]
-    else:
-        sorted_keys, order = xp.sort(keys, stable=True)
-        flags = intersected[order]
+    sorted_keys, order = torch.sort(keys, stable=True)
+    flags = intersected[order]
     last = len(keys) - 1
 
     def lookup(wanted):
-        pos = xp.searchsorted(sorted_keys, wanted)
-        pos = pos.clip(0, last) if xp is np else pos.clamp_(max=last)
-        return xp.where(sorted_keys[pos] == wanted, order[pos], -1)
+        pos = torch.searchsorted(sorted_keys, wanted).clamp_(max=last)
+        return torch.where(sorted_keys[pos] == wanted, order[pos], -1)
 
     quads = []
     for axis in range(3):
@@ -88,18 +84,18 @@ def _edge_quads(xp, coords, intersected, grid_shape):
         base = sorted_keys[owners]
         members = [order[owners]] + [lookup(base + (o[0] * span[1] + o[1]) * span[2] + o[2])
                                      for o in QUAD_NEIGHBOURS[axis, 1:].tolist()]
-        quad = xp.stack(members, 1)
+        quad = torch.stack(members, 1)
         quads.append(quad[(quad >= 0).all(1)])
-    return xp.concatenate(quads) if xp is np else xp.cat(quads)
+    return torch.cat(quads)
 
 
-def _pick_split(xp, quads, verts, split_weight):
-    """True where diagonal 0-2 is used: weighted rule w0*w2 > w1*w3, else the diagonal whose triangles' unit
+def _pick_split(quads, verts, split_weight):
+    """True where diagonal 0-2 is used (torch): weighted rule w0*w2 > w1*w3, else the diagonal whose triangles' unit
     normals agree best (the rule upstream intends)."""
     if split_weight is not None:
         w = split_weight.reshape(-1)[quads]
         return w[:, 0] * w[:, 2] > w[:, 1] * w[:, 3]
-    p = verts.astype(np.float64) if xp is np else verts.double()
+    p = verts.double()
     corners = [[p[quads[:, k], axis] for axis in range(3)] for k in range(4)]
 
     def normal(a, b, c):
@@ -115,45 +111,59 @@ def _pick_split(xp, quads, verts, split_weight):
     q0, q1, q2, q3 = corners
     d02 = cosine(normal(q0, q1, q2), normal(q0, q2, q3))
     d13 = cosine(normal(q0, q1, q3), normal(q3, q1, q2))
-    # Near ties (flat quads) go to diagonal 0-2, upstream's choice, so numpy and torch agree despite rounding.
+    # Near ties (flat quads) go to diagonal 0-2, upstream's choice, so that rounding differences between backends
+    # (torch here, cpp/extract for numpy) cannot flip a flat quad.
     return d02 >= d13 - 1e-9
 
 
-def flexible_dual_grid_to_mesh(coords, dual_vertices, intersected, split_weight=None, aabb=((-0.5,) * 3, (0.5,) * 3),
-                               grid_size=None, voxel_size=None):
-    """Extract the dual quad mesh (split into triangles) of a flexible dual grid; `dual_vertices` are in-voxel
-    offsets. numpy in -> numpy out; torch in -> torch out on the same device (vectorised, no per-voxel loops)."""
-    box, vs, gs = resolve_grid(to_numpy(aabb), grid_size, voxel_size)
-    if is_tensor(coords):
-        import torch
-
-        xp = torch
-        dev = coords.device
-        offs = torch.as_tensor(dual_vertices, device=dev).float()
-        flags = torch.as_tensor(intersected, device=dev).bool()
-        verts = (coords.float() + offs) * torch.as_tensor(vs, device=dev) + torch.as_tensor(box[0], device=dev)
-        weights = None if split_weight is None else torch.as_tensor(split_weight, device=dev).float()
-        take = torch.as_tensor
-    else:
-        xp = np
-        coords = np.asarray(coords)
-        offs = np.asarray(dual_vertices, dtype=np.float32)
-        flags = np.asarray(intersected, dtype=bool)
-        verts = ((coords.astype(np.float32) + offs) * vs + box[0]).astype(np.float32)
-        weights = None if split_weight is None else np.asarray(split_weight, dtype=np.float32)
-        take = np.asarray
-    n = coords.shape[0]
-    if coords.shape != (n, 3) or offs.shape != (n, 3) or flags.shape != (n, 3):
+def _check_shapes(n: int, coords, offsets, flags, weights) -> None:
+    if coords.shape != (n, 3) or offsets.shape != (n, 3) or flags.shape != (n, 3):
         raise ValueError("coords, dual_vertices and intersected must all have shape [N, 3]")
     if weights is not None and weights.reshape(-1).shape[0] != n:
         raise ValueError(f"split_weight must have N={n} entries, got shape {list(weights.shape)}")
+
+
+def _extract_torch(coords, dual_vertices, intersected, split_weight, box, vs, gs):
+    """The vectorised extraction on the tensors' device (the GPU path)."""
+    import torch
+
+    dev = coords.device
+    offs = torch.as_tensor(dual_vertices, device=dev).float()
+    flags = torch.as_tensor(intersected, device=dev).bool()
+    verts = (coords.float() + offs) * torch.as_tensor(vs, device=dev) + torch.as_tensor(box[0], device=dev)
+    weights = None if split_weight is None else torch.as_tensor(split_weight, device=dev).float()
+    n = coords.shape[0]
+    _check_shapes(n, coords, offs, flags, weights)
     if n == 0:
-        empty = take(np.zeros((0, 3), np.int64))
-        return verts, empty
-    quads = _edge_quads(xp, coords, flags, gs)
-    use_02 = _pick_split(xp, quads, verts, weights)
-    dev_kw = {} if xp is np else {"device": quads.device}
-    tri_02 = quads[:, take(SPLIT_02, **dev_kw)]
-    tri_13 = quads[:, take(SPLIT_13, **dev_kw)]
-    faces = xp.where(use_02[:, None], tri_02, tri_13).reshape(-1, 3)
-    return verts, faces
+        return verts, torch.zeros((0, 3), dtype=torch.int64, device=dev)
+    quads = _edge_quads(coords, flags, gs)
+    use_02 = _pick_split(quads, verts, weights)
+    tri_02 = quads[:, torch.as_tensor(SPLIT_02, device=dev)]
+    tri_13 = quads[:, torch.as_tensor(SPLIT_13, device=dev)]
+    return verts, torch.where(use_02[:, None], tri_02, tri_13).reshape(-1, 3)
+
+
+def _extract_native(coords, dual_vertices, intersected, split_weight, box, vs, gs, num_threads: int):
+    """The C++ extraction (cpp/extract) for numpy inputs: same vertices and faces, in the same order, as the torch
+    path."""
+    coords = np.asarray(coords)
+    offs = np.ascontiguousarray(dual_vertices, dtype=np.float32)
+    flags = np.ascontiguousarray(intersected, dtype=bool)
+    weights = None if split_weight is None else np.ascontiguousarray(split_weight, dtype=np.float32).reshape(-1)
+    _check_shapes(coords.shape[0] if coords.ndim else 0, coords, offs, flags, weights)
+    if not np.issubdtype(coords.dtype, np.integer):
+        raise ValueError(f"coords must hold integers, got {coords.dtype}")
+    coords = np.ascontiguousarray(coords, dtype=np.int32 if coords.dtype == np.int32 else np.int64)
+    return _extract.dual_grid_to_mesh(coords, offs, flags, weights, box[0].tolist(), vs.tolist(), gs.tolist(),
+                                      int(num_threads))
+
+
+def flexible_dual_grid_to_mesh(coords, dual_vertices, intersected, split_weight=None, aabb=((-0.5,) * 3, (0.5,) * 3),
+                               grid_size=None, voxel_size=None, num_threads: int = 0):
+    """Extract the dual quad mesh (split into triangles) of a flexible dual grid; `dual_vertices` are in-voxel
+    offsets. numpy in -> numpy out, in C++ with OpenMP (`num_threads`, 0 = all; identical output for any count);
+    torch in -> torch out on the same device (vectorised). Both give the same vertices and faces in the same order."""
+    box, vs, gs = resolve_grid(to_numpy(aabb), grid_size, voxel_size)
+    if is_tensor(coords):
+        return _extract_torch(coords, dual_vertices, intersected, split_weight, box, vs, gs)
+    return _extract_native(coords, dual_vertices, intersected, split_weight, box, vs, gs, num_threads)
