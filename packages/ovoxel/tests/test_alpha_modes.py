@@ -15,66 +15,17 @@ to_glb writes one material, so a round trip cannot keep per-material modes. What
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pygltflib
 import pytest
 import trimesh
-from asset_products import ALPHA_TEST, alpha_test_glb, source_scene, voxelised, z_up_to_y_up
-from scipy import ndimage
+from asset_products import ALPHA_TEST, MASK_CUTOFFS, SourcePanel, alpha_test_glb, voxelised, z_up_to_y_up
 
 pytestmark = pytest.mark.skipif(not ALPHA_TEST.is_file(), reason=f"needs the shared assets ({ALPHA_TEST} is absent)")
 
 OPAQUE_NODES = ("Bed", "TestOpaque", "DecalOpaque", "GreenArrows")
-MASK_CUTOFFS = {"TestCutoff25": 0.25, "TestCutoffDefault": 0.5, "TestCutoff75": 0.75}
 MARGIN_VOXELS = 2.0
 SAMPLES = 300_000
-
-
-@dataclass(frozen=True)
-class SourcePanel:
-    """One test panel of the asset: a 1.1 x 1.87 quad in its node's z = 0 plane, mapped affinely into the texture."""
-
-    origin: np.ndarray  # node translation (Y-up world)
-    to_uv: np.ndarray  # (3, 2): [x, y, 1] in the panel's plane -> trimesh UV (v up)
-    alpha: np.ndarray  # float (H, W) texture alpha, row 0 at the top
-
-    @classmethod
-    def of(cls, node: str) -> SourcePanel:
-        transform, geometry = source_scene(ALPHA_TEST).graph[node]
-        mesh = source_scene(ALPHA_TEST).geometry[geometry]
-        corners = np.c_[mesh.vertices[:, :2], np.ones(len(mesh.vertices))]
-        to_uv = np.linalg.lstsq(corners, mesh.visual.uv, rcond=None)[0]
-        alpha = np.asarray(mesh.visual.material.baseColorTexture.convert("RGBA"))[..., 3] / 255
-        return cls(transform[:3, 3], to_uv, alpha)
-
-    def local(self, world: np.ndarray) -> np.ndarray:
-        return world[:, :2] - self.origin[:2]
-
-    def contains(self, world: np.ndarray, inset: float) -> np.ndarray:
-        """Points on the panel's plane, at least `inset` inside its edges."""
-        x, y = self.local(world).T
-        return ((np.abs(world[:, 2] - self.origin[2]) < 0.02) & (np.abs(x) < 0.55 - inset)
-                & (y > 0.1 + inset) & (y < 1.97 - inset))
-
-    def _texels(self, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        uv = np.c_[self.local(world), np.ones(len(world))] @ self.to_uv
-        height, width = self.alpha.shape
-        rows = np.clip(((1 - uv[:, 1]) * height).astype(int), 0, height - 1)
-        return rows, np.clip((uv[:, 0] * width).astype(int), 0, width - 1)
-
-    def source_alpha(self, world: np.ndarray) -> np.ndarray:
-        return self.alpha[self._texels(world)]
-
-    def mask_margin(self, world: np.ndarray, cutoff: float) -> np.ndarray:
-        """Distance (panel units) from each point to the nearest texel on the other side of `cutoff`."""
-        height, width = self.alpha.shape
-        texel = (1 / (abs(self.to_uv[1, 1]) * height), 1 / (abs(self.to_uv[0, 0]) * width))
-        passed = self.alpha >= cutoff
-        distance = np.where(passed, ndimage.distance_transform_edt(passed, sampling=texel),
-                            ndimage.distance_transform_edt(~passed, sampling=texel))
-        return distance[self._texels(world)]
 
 
 def voxel_size(nodes: tuple[str, ...] | None = None) -> float:
@@ -156,8 +107,7 @@ def test_mask_panels_bake_binary_alpha_with_their_cutoffs(nodes):
 def test_blend_panel_keeps_its_alpha_ramp():
     points, baked = surface_alpha(alpha_test_glb("auto"))
     panel = SourcePanel.of("TestBlend")
-    x, y = panel.local(points).T
-    ramp = panel.contains(points, 0.0) & (x > -0.13) & (x < 0.37) & (y > 0.43) & (y < 1.73)  # 2 voxels in
+    ramp = panel.in_ramp(points, 2 * voxel_size())
     source = panel.source_alpha(points[ramp])
     error = np.abs(baked[ramp] - source)
     assert ramp.sum() > 1000 and source.min() < 0.15 and source.max() > 0.85
