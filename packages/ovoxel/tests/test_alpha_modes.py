@@ -15,11 +15,13 @@ to_glb writes one material, so a round trip cannot keep per-material modes. What
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pygltflib
 import pytest
 import trimesh
-from asset_products import ALPHA_TEST, MASK_CUTOFFS, SourcePanel, alpha_test_glb, voxelised, z_up_to_y_up
+from asset_products import ALPHA_TEST, MASK_CUTOFFS, RESOLUTION, SourcePanel, alpha_test_glb, voxelised, z_up_to_y_up
 
 pytestmark = pytest.mark.skipif(not ALPHA_TEST.is_file(), reason=f"needs the shared assets ({ALPHA_TEST} is absent)")
 
@@ -30,19 +32,20 @@ SAMPLES = 300_000
 
 def voxel_size(nodes: tuple[str, ...] | None = None) -> float:
     _, _, box = voxelised(ALPHA_TEST, nodes)
-    return float((box[1] - box[0]).max() / 128)
+    return float((box[1] - box[0]).max() / RESOLUTION)
 
 
-def surface_alpha(glb) -> tuple[np.ndarray, np.ndarray]:
-    """Points spread evenly over the GLB's surface (Y-up, the asset's frame) and the baked alpha under each."""
+@functools.cache
+def surface_alpha(nodes: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Points spread evenly over the 'auto' GLB's surface (Y-up, the asset's frame) and the baked alpha under each."""
+    glb = alpha_test_glb("auto", nodes)
     mesh = trimesh.Trimesh(glb.vertices, glb.faces, process=False)
     points, face = trimesh.sample.sample_surface(mesh, SAMPLES, seed=7)
     barycentric = trimesh.triangles.points_to_barycentric(mesh.triangles[face], points)
     uv = np.einsum("ij,ijk->ik", barycentric, glb.uvs[glb.faces[face]])
     texture = glb.material.base_color_texture
-    height, width = texture.shape[:2]
-    rows, cols = np.clip((uv[:, 1] * height).astype(int), 0, height - 1), np.clip((uv[:, 0] * width).astype(int), 0,
-                                                                                   width - 1)
+    rows = np.clip((uv[:, 1] * texture.shape[0]).astype(int), 0, texture.shape[0] - 1)
+    cols = np.clip((uv[:, 0] * texture.shape[1]).astype(int), 0, texture.shape[1] - 1)
     return z_up_to_y_up(points), texture[rows, cols, 3].astype(np.float64) / 255
 
 
@@ -52,7 +55,7 @@ def written_material(glb) -> pygltflib.Material:
 
 def test_voxels_carry_each_source_materials_alpha_rule():
     coords, values, box = voxelised(ALPHA_TEST)
-    centres = z_up_to_y_up((coords + 0.5) * (box[1] - box[0]) / 128 + box[0])
+    centres = z_up_to_y_up((coords + 0.5) * (box[1] - box[0]) / RESOLUTION + box[0])
     alpha = values["alpha"][:, 0]
     inset = 2 * voxel_size()
     opaque = alpha[SourcePanel.of("TestOpaque").contains(centres, inset)]
@@ -68,7 +71,7 @@ def test_a_panel_on_a_grid_plane_keeps_its_attributes():
     """TestOpaque alone: the fitted cube puts its plane exactly on a grid plane, where the dual grid and the
     voxelizer pick cells on opposite sides (before the fix 88% of its voxels came out black and transparent)."""
     coords, values, box = voxelised(ALPHA_TEST, ("TestOpaque",))
-    plane = (0 - box[0, 1]) / (box[1, 1] - box[0, 1]) * 128  # the panel's z = 0 is Z-up y = 0
+    plane = (0 - box[0, 1]) / (box[1, 1] - box[0, 1]) * RESOLUTION  # the panel's z = 0 is Z-up y = 0
     assert plane == pytest.approx(round(plane), abs=1e-9)
     assert np.all(values["alpha"] == 255)
     assert np.mean(values["base_color"].max(axis=1) > 0) > 0.7  # black only where the texture is black
@@ -91,7 +94,7 @@ def test_auto_mode_follows_the_baked_alpha(nodes, expected):
 
 @pytest.mark.parametrize("nodes", [None, tuple(MASK_CUTOFFS)])
 def test_mask_panels_bake_binary_alpha_with_their_cutoffs(nodes):
-    points, baked = surface_alpha(alpha_test_glb("auto", nodes))
+    points, baked = surface_alpha(nodes)
     margin = MARGIN_VOXELS * voxel_size(nodes)
     for node, cutoff in MASK_CUTOFFS.items():
         panel = SourcePanel.of(node)
@@ -105,7 +108,7 @@ def test_mask_panels_bake_binary_alpha_with_their_cutoffs(nodes):
 
 
 def test_blend_panel_keeps_its_alpha_ramp():
-    points, baked = surface_alpha(alpha_test_glb("auto"))
+    points, baked = surface_alpha()
     panel = SourcePanel.of("TestBlend")
     ramp = panel.in_ramp(points, 2 * voxel_size())
     source = panel.source_alpha(points[ramp])
@@ -116,7 +119,7 @@ def test_blend_panel_keeps_its_alpha_ramp():
 
 
 def test_opaque_parts_stay_opaque():
-    points, baked = surface_alpha(alpha_test_glb("auto"))
+    points, baked = surface_alpha()
     panel = SourcePanel.of("TestOpaque")
     on = panel.contains(points, 1.5 * voxel_size())
     assert on.sum() > 1000 and panel.source_alpha(points[on]).min() == 0  # its texture has transparent parts
