@@ -10,7 +10,7 @@ from torch import nn
 
 from ..precision import cast_torso_layers, parse_dtype
 from .block import ModulatedCrossBlock
-from .rope import rotation_from_phases
+from .rope import Rotation
 from .timestep import TimestepEmbedder
 from .tokens import Context, TokenLayout
 
@@ -114,14 +114,14 @@ class FlowTransformer(nn.Module):
         t: torch.Tensor,
         cond: Context,
         layout: TokenLayout,
-        phases: torch.Tensor,
+        rotation: Rotation,
         out_dtype: torch.dtype,
     ) -> torch.Tensor:
-        """Run blocks and the output head on input-projected tokens `h`, returning features in `out_dtype`."""
+        """Run blocks and the output head on input-projected tokens `h` with RoPE `rotation` (see
+        `rotation_from_phases`), returning features in `out_dtype`."""
         mod = self._time_modulation(t)
         context = self._cast_context(cond, t.shape[0])
         h = h.to(self.dtype)
-        rotation = rotation_from_phases(phases)
         for block in self.blocks:
             if self.use_checkpoint and torch.is_grad_enabled():
                 h = torch.utils.checkpoint.checkpoint(block, h, mod, context, layout, rotation, use_reentrant=False)

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from .base import FlowTransformer
-from .rope import rope_phases
+from .rope import rope_phases, rotation_from_phases
 from .tokens import Context, DenseTokens
 
 
@@ -51,5 +51,5 @@ class SparseStructureFlowModel(FlowTransformer):
         if t.shape != (x.shape[0],):
             raise ValueError(f"t must hold one time per sample, shape [{x.shape[0]}], got {list(t.shape)}")
         tokens = self.input_layer(x.flatten(2).transpose(1, 2))
-        out = self._trunk(tokens, t, cond, DenseTokens(), self.rope_phases, x.dtype)
+        out = self._trunk(tokens, t, cond, DenseTokens(), rotation_from_phases(self.rope_phases), x.dtype)
         return out.transpose(1, 2).reshape(x.shape[0], self.out_channels, *x.shape[2:])

@@ -50,11 +50,27 @@ def per_sample_std(x: Latent) -> torch.Tensor:
         return values.std(dim=dims, keepdim=True, correction=0)
     flat = values.reshape(values.shape[0], -1)
     flat = flat if flat.dtype == torch.float64 else flat.float()
-    index = x.coords[:, 0].long()
-    # per-sample sums as a [B, N] membership matmul: deterministic on GPUs, unlike scatter/index_add atomics
-    membership = (torch.arange(batch_size(x), device=index.device)[:, None] == index[None, :]).to(flat.dtype)
-    count = membership.sum(dim=1).clamp_min(1) * flat.shape[1]
+    index, membership, rows = _sample_rows(x, flat.dtype)
+    count = rows * flat.shape[1]
     mean = membership @ flat.sum(dim=1) / count
     centered = flat - mean[index, None]
     var = membership @ centered.square().sum(dim=1) / count
     return var.sqrt()[index].reshape(-1, *[1] * (values.ndim - 1)).to(values.dtype)
+
+
+def _sample_rows(x: Latent, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(sample index [N], membership [B, N] in `dtype`, rows per sample [B] (at least 1)) of sparse `x`.
+
+    Per-sample sums are a membership matmul: deterministic on GPUs, unlike scatter/index_add atomics. They depend
+    only on the coordinates, so they are kept in `x`'s spatial cache when it has one (every state of a sampling run
+    shares it) instead of being rebuilt at every step.
+    """
+    key = f"sampler_sample_rows_{dtype}"
+    cached = x.get_spatial_cache(key) if hasattr(x, "get_spatial_cache") else None
+    if cached is None:
+        index = x.coords[:, 0].long()
+        membership = (torch.arange(batch_size(x), device=index.device)[:, None] == index[None, :]).to(dtype)
+        cached = index, membership, membership.sum(dim=1).clamp_min(1)
+        if hasattr(x, "register_spatial_cache"):
+            x.register_spatial_cache(key, cached)
+    return cached
