@@ -2,12 +2,16 @@
 the real back end running the tiny random-weight pipeline on the CPU. Screenshots of every step go to
 $TRELLIS2_TEST_ARTIFACTS/demo_browser (or the test's tmp folder)."""
 
+import base64
 import io
 import os
+import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -36,13 +40,18 @@ MODES = ("Normal", "Clay", "Base color", "Forest", "Sunset", "Courtyard")
 
 
 @pytest.fixture(scope="module")
-def live_stack(tmp_path_factory):
+def live_backend(tmp_path_factory):
     # previews large enough to see in the screenshots
     server = tiny_pipeline_backend(tmp_path_factory.mktemp("browser"), TRELLIS2_PREVIEW_SIZE="256").start(timeout_s=180)
-    demo = frontend(server.url).start(timeout_s=120)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def live_stack(live_backend):
+    demo = frontend(live_backend.url).start(timeout_s=120)
     yield demo
     demo.stop()
-    server.stop()
 
 
 @pytest.fixture
@@ -178,3 +187,94 @@ def test_unreachable_backend_is_shown_as_a_readable_message(tmp_path, artifacts_
             browser.close()
     finally:
         demo.stop()
+
+
+TASK_ID = re.compile(r"Done \(task ([0-9a-f-]{36})\)")
+# Two users at once: (example picked, seed); a red and a blue object so that their inputs tell them apart.
+USERS = (("mushroom.png", 11), ("vase.png", 22))
+
+
+def _rgb(content: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(content)).convert("RGB"))
+
+
+def _viewer_pixels(page, path: Path, deadline_s: float = 60.0) -> np.ndarray:
+    """Screenshot the 3D viewer's canvas until the GLB shows (it loads asynchronously); the last screenshot's pixels
+    away from the label and buttons drawn over the canvas's top edge."""
+    canvas = page.locator("#viewer canvas")
+    canvas.wait_for(timeout=30000)
+    deadline = time.monotonic() + deadline_s
+    while True:
+        pixels = _rgb(canvas.screenshot(path=path))
+        height, width = pixels.shape[:2]
+        pixels = pixels[height // 6:, width // 10:-width // 10]
+        if _drawn_fraction(pixels) > 0 or time.monotonic() > deadline:
+            return pixels
+        page.wait_for_timeout(500)
+
+
+def _drawn_fraction(pixels: np.ndarray) -> float:
+    """Share of pixels that differ clearly from the most common colour (the viewer's clear colour)."""
+    colours, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
+    background = colours[counts.argmax()].astype(np.int16)
+    return float((np.abs(pixels.astype(np.int16) - background).max(axis=-1) > 24).mean())
+
+
+def test_two_sessions_at_once_each_see_only_their_own_task(live_stack, live_backend, artifacts_dir, tmp_path):
+    backend = httpx.Client(base_url=live_backend.url, timeout=30)
+    tasks_dir = Path(live_backend.env["TRELLIS2_DATA_DIR"]) / "tasks"  # the back end's artifact folders
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        pages = []
+        for _ in USERS:  # separate contexts: separate cookies and storage, as two people's browsers
+            page = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True).new_page()
+            page.goto(live_stack.url, wait_until="domcontentloaded")
+            pages.append(page)
+        for page, (example, seed) in zip(pages, USERS, strict=True):
+            page.wait_for_selector("#generate", timeout=60000)
+            page.locator(f"#examples img[src$='/{example}']").click()
+            page.locator("#seed input").fill(str(seed))
+            page.locator("#seed input").press("Tab")
+            page.get_by_label("512").check()
+        for page in pages:
+            page.wait_for_selector("#processed-image img", timeout=60000)
+        for page in pages:  # both press Generate together; the back end queues one behind the other
+            page.click("#generate")
+        task_ids = []
+        for page in pages:
+            _status_contains(page, "Done", 120000)
+            task_ids.append(TASK_ID.search(page.locator("#status").inner_text()).group(1))
+        previews = [_rgb(page.request.get(page.locator("#preview img").get_attribute("src")).body()) for page in pages]
+        for page in pages:  # small exports: the tiny asset has no detail that 512 texels would lose
+            page.get_by_label("Texture size").click()
+            page.get_by_role("option", name="512", exact=True).click()
+            page.click("#extract")
+        downloads = []
+        for index, page in enumerate(pages):
+            _status_contains(page, "GLB ready", 120000)
+            viewer = _viewer_pixels(page, artifacts_dir / f"two_users_{index}_viewer.png")
+            page.screenshot(path=artifacts_dir / f"two_users_{index}_extracted.png", full_page=True)
+            with page.expect_download() as download_info:
+                page.locator("#download a").first.click()
+            downloads.append((download_info.value.suggested_filename, tmp_path / f"{index}.glb"))
+            download_info.value.save_as(downloads[-1][1])
+            assert _drawn_fraction(viewer) > 0.001, f"the GLB viewer of user {index} stayed blank"
+        browser.close()
+
+    assert len(set(task_ids)) == 2
+    listed = {task["task_id"]: task["status"] for task in backend.get("/tasks").json()}
+    expected_colours = [_object_colour(Image.open(EXAMPLES_DIR / example)) for example, _ in USERS]
+    for index, task_id in enumerate(task_ids):
+        assert listed[task_id] == "succeeded"
+        # the back end received this user's picture (the preprocessed crop of their example) ...
+        received = _object_colour(Image.open(tasks_dir / task_id / "input.png"))
+        assert np.abs(received - expected_colours[index]).max() < 20, (index, received, expected_colours[index])
+        # ... and this user's page shows exactly that task's first Normal preview frame ...
+        frame = backend.get(f"/tasks/{task_id}/result").json()["rendered"]["normal"][0]
+        assert np.array_equal(previews[index], _rgb(base64.b64decode(frame.partition(",")[2])))
+        # ... and offers that task's GLB, named after it.
+        name, path = downloads[index]
+        assert name.startswith(task_id) and name.endswith(".glb")
+        assert path.read_bytes() == backend.get(f"/tasks/{task_id}/glb").content
+    assert not np.array_equal(previews[0], previews[1])
+    assert downloads[0][1].read_bytes() != downloads[1][1].read_bytes()

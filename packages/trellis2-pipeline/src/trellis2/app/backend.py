@@ -76,10 +76,11 @@ class BackendClient:
         return self._call("GET", f"/tasks/{task_id}/result").json()["rendered"]
 
     def extract(self, task_id: str, decimation_target: int, texture_size: int, out_dir: Path) -> Path:
-        """Ask for a GLB and download it into `out_dir` (the server's path is no use to a remote browser)."""
+        """Ask for a GLB and download it into `out_dir` (the server's path is no use to a remote browser), named
+        after the task so that a user's downloads say which generation they came from."""
         body = {"decimation_target": decimation_target, "texture_size": texture_size}
         glb = self._call("POST", f"/tasks/{task_id}/extract", json=body).json()
         out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / Path(glb["glb_path"]).name
+        path = out_dir / f"{task_id}_{Path(glb['glb_path']).name}"
         path.write_bytes(self._call("GET", glb["glb_url"]).content)
         return path

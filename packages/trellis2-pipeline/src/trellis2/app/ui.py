@@ -69,13 +69,14 @@ def build_ui(backend: BackendClient, downloads_dir: Path | None = None) -> gr.Bl
         try:
             task_id = backend.submit(image, int(seed), resolution, params)
             for status in backend.follow(task_id):
-                yield task_id, None, {}, _progress_text(status), gr.update()
+                yield task_id, None, {}, f"{_progress_text(status)} (task `{task_id}`)", gr.update()
             frames = backend.previews(task_id)
         except BackendError as error:
             yield None, None, {}, f"**Error:** {error}", gr.update()
             return
         count = max((len(v) for v in frames.values()), default=1)
-        yield (task_id, show_frame(frames, mode_label, 0), frames, "Done. Browse the previews, then extract a GLB.",
+        yield (task_id, show_frame(frames, mode_label, 0), frames,
+               f"Done (task `{task_id}`). Browse the previews, then extract a GLB.",
                gr.update(maximum=max(count - 1, 1), value=0))
 
     def show_frame(frames: dict, mode_label: str, frame: int):
