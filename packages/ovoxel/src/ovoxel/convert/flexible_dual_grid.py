@@ -1,4 +1,5 @@
-"""Flexible dual grid: mesh -> (coords, dual vertices, edge flags) in C++, and the vectorised way back to a mesh.
+"""Flexible dual grid: mesh -> (coords, dual vertices, edge flags) in C++, and back to a mesh (C++ for numpy inputs,
+vectorised torch on the tensors' device for tensors; both give the same faces in the same order).
 
 Conventions: `mesh_to_flexible_dual_grid` returns dual vertices relative to `aabb.min` in world units (as upstream's
 converter); `flexible_dual_grid_to_mesh` takes the in-voxel OFFSET `dual / voxel_size - coords` in [0, 1]^3 (what an
