@@ -79,3 +79,33 @@ def test_torch_queries_come_back_as_tensors():
     assert isinstance(distance, torch.Tensor) and face.dtype == torch.int64
     assert distance.item() == pytest.approx(1 / np.sqrt(3))
     np.testing.assert_allclose(bary.numpy(), [[1 / 3, 1 / 3, 1 / 3]], atol=1e-12)
+
+
+def test_ties_go_to_the_lowest_face_id_whatever_the_batch():
+    trimesh = pytest.importorskip("trimesh")
+    sphere = trimesh.creation.icosphere(3)
+    vertices, faces = np.asarray(sphere.vertices), np.asarray(sphere.faces)
+    # A vertex is at distance exactly 0 from every face around it: the lowest of their ids must win.
+    lowest = np.full(len(vertices), len(faces))
+    np.minimum.at(lowest, faces.reshape(-1), np.repeat(np.arange(len(faces)), 3))
+    bvh = BVH(vertices, faces)
+    distance, face, _ = bvh.closest_point(vertices)
+    assert distance.max() == 0
+    np.testing.assert_array_equal(face, lowest)
+    # Queries are answered in a spatial order internally: each answer equals the answer to that query alone.
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(300, 3)) * 0.7
+    batch = bvh.closest_point(points)
+    for i in rng.choice(len(points), 20, replace=False):
+        single = bvh.closest_point(points[i : i + 1])
+        assert batch[0][i] == single[0][0] and batch[1][i] == single[1][0]
+        np.testing.assert_array_equal(batch[2][i], single[2][0])
+
+
+def test_tiny_meshes_and_empty_queries():
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float)
+    for faces in ([[0, 1, 2]], [[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]]):
+        bvh = BVH(vertices, faces)
+        distance, face, _ = bvh.closest_point([[0.2, 0.2, -1.0]])
+        assert distance[0] == pytest.approx(1.0) and face[0] == 0
+        assert bvh.closest_point(np.zeros((0, 3)))[0].shape == (0,)

@@ -39,8 +39,10 @@ public:
         std::vector<int64_t> face(n);
         {
             py::gil_scoped_release release;
+            const std::vector<int64_t> order = meshkit::spatial_order(p, n);
 #pragma omp parallel for schedule(dynamic, 256)
-            for (int64_t i = 0; i < n; ++i) {
+            for (int64_t j = 0; j < n; ++j) {
+                const int64_t i = order[j];
                 const auto hit = bvh_.closest({p[3 * i], p[3 * i + 1], p[3 * i + 2]});
                 distance[i] = std::sqrt(hit.distance_sq);
                 face[i] = hit.face;
