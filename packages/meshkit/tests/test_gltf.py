@@ -1,5 +1,6 @@
 """GLB/OBJ/PLY export: Khronos validator (when node + gltf-validator are installed), trimesh round trips, materials."""
 
+import dataclasses
 import io
 import json
 import re
@@ -130,6 +131,44 @@ def test_alpha_modes_auto_and_explicit(tmp_path):
         write_glb(None, vertices, faces, uvs=uvs, material=masked, image_format="jpeg")
     with pytest.raises(ValueError, match="alpha_mode must be one of"):
         write_glb(None, vertices, faces, uvs=uvs, material=PBRMaterial(alpha_mode="opaque"))
+
+
+def test_faces_split_over_materials_share_vertices_and_textures(tmp_path):
+    """A BLEND material and its OPAQUE copy (same texture objects): one primitive each over the shared vertex
+    accessors, one copy of each image, valid for Khronos, and trimesh gets every face back."""
+    vertices, faces, uvs = uv_grid(6)
+    blend = textures(alpha=np.linspace(0, 255, 16).astype(np.uint8)[:, None])
+    blend.alpha_mode = "BLEND"
+    opaque = dataclasses.replace(blend, alpha_mode="OPAQUE")
+    which = (np.arange(len(faces)) % 3 == 0).astype(np.int64)  # every third face opaque
+    path = tmp_path / "split.glb"
+    write_glb(path, vertices, faces, uvs=uvs, material=[blend, opaque], face_materials=which)
+    report = khronos_report(path)
+    assert report["issues"]["numErrors"] == 0 and report["issues"]["numWarnings"] == 0, report["issues"]
+    gltf = pygltflib.GLTF2.load(path)
+    [mesh] = gltf.meshes
+    assert [p.material for p in mesh.primitives] == [0, 1]
+    assert [m.alphaMode for m in gltf.materials] == ["BLEND", "OPAQUE"]
+    shared = [(a.POSITION, a.NORMAL, a.TEXCOORD_0) for a in (p.attributes for p in mesh.primitives)]
+    assert shared[0] == shared[1] and len(gltf.images) == 2
+    assert {m.pbrMetallicRoughness.baseColorTexture.index for m in gltf.materials} == {0}
+    for primitive, group in zip(mesh.primitives, (0, 1), strict=True):
+        written = accessor_array(gltf, primitive.indices, np.uint16, 3)
+        np.testing.assert_array_equal(written, faces[which == group])
+    loaded = trimesh.load(path, force="scene", process=False)
+    assert sum(len(g.faces) for g in loaded.geometry.values()) == len(faces)
+    # An unused material is left out; every face on one material gives one primitive.
+    gltf = pygltflib.GLTF2.load_from_bytes(write_glb(None, vertices, faces, uvs=uvs, material=[blend, opaque],
+                                                     face_materials=np.ones(len(faces), int)))
+    assert [m.alphaMode for m in gltf.materials] == ["OPAQUE"] and len(gltf.meshes[0].primitives) == 1
+    with pytest.raises(ValueError, match="need face_materials"):
+        write_glb(None, vertices, faces, uvs=uvs, material=[blend, opaque])
+    with pytest.raises(ValueError, match=r"face_materials must hold one integer in \[0, 2\)"):
+        write_glb(None, vertices, faces, uvs=uvs, material=[blend, opaque], face_materials=which + 1)
+    with pytest.raises(ValueError, match="face_materials must hold"):
+        write_glb(None, vertices, faces, uvs=uvs, material=[blend, opaque], face_materials=which[:-1])
+    with pytest.raises(TypeError, match="sequence of them"):
+        write_glb(None, vertices, faces, material=[])
 
 
 def test_untextured_glb_with_vertex_colours(tmp_path):

@@ -1,15 +1,16 @@
 """Alpha modes through the product chain on Khronos' AlphaBlendModeTest (OPAQUE, BLEND and MASK panels with cutoffs
 0.25 / 0.5 / 0.75): mesh_to_ovoxel at 128^3 -> to_glb with alpha_mode 'auto' and each explicit mode.
 
-to_glb writes one material, so a round trip cannot keep per-material modes. What it can keep, and what is checked:
+to_glb writes one material (plus, for BLEND, an OPAQUE copy for the fully opaque faces), so a round trip cannot
+keep per-material modes. What it can keep, and what is checked:
 - voxelising applies each source material's mode: OPAQUE -> alpha 1, MASK -> alpha 0/1 by that material's cutoff,
   BLEND -> the texture's alpha;
 - the baked alpha channel keeps those values: OPAQUE parts stay 1 (even where their texture's alpha is 0), the BLEND
   ramp keeps its values, MASK panels bake 0/1 (within 3/255) wherever the source mask is uniform for 2 voxels
   around (the voxelizer samples a mip level about a voxel wide), so one MASK cutoff of 0.5 reproduces all three
   source cutoffs (soft texels appear only at mask edges: the bake samples the voxels trilinearly);
-- 'auto' picks from the baked texels: OPAQUE when all are opaque, BLEND when any is partial (so MASK-only sources
-  come back as BLEND too, because of those soft edges), MASK only for strictly binary texels;
+- 'auto' picks from the voxels' alpha, not the baked texels (their soft mask edges would always say BLEND):
+  OPAQUE when all are opaque, MASK when all are binary (so MASK-only sources come back as MASK), else BLEND;
 - explicit modes are written as asked (MASK with alphaCutoff 0.5) and do not change the textures.
 """
 
@@ -78,18 +79,38 @@ def test_a_panel_on_a_grid_plane_keeps_its_attributes():
 
 
 @pytest.mark.parametrize("nodes, expected", [(None, "BLEND"), (OPAQUE_NODES, "OPAQUE"),
-                                             (tuple(MASK_CUTOFFS), "BLEND")])
-def test_auto_mode_follows_the_baked_alpha(nodes, expected):
+                                             (tuple(MASK_CUTOFFS), "MASK")])
+def test_auto_mode_follows_the_voxel_alpha(nodes, expected):
     glb = alpha_test_glb("auto", nodes)
     baked = glb.material.base_color_texture[..., 3][glb.material.texel_mask]
     partial = np.mean((baked > 5) & (baked < 250))
     print(nodes, f"partial texels {partial:.3f}")
     material = written_material(glb)
-    assert material.alphaMode == expected and material.alphaCutoff is None
+    assert material.alphaMode == expected
+    assert material.alphaCutoff == (0.5 if expected == "MASK" else None)
     if expected == "OPAQUE":
         assert np.all(baked == 255)
     else:
-        assert partial > 0.01, partial  # soft texels exist (the BLEND ramp, or mask edges)
+        assert partial > 0.01, partial  # soft texels exist (the BLEND ramp, or mask edges) whatever the mode
+
+
+def test_blend_export_splits_off_the_opaque_faces():
+    """'auto' on the whole asset is BLEND; the bed and the OPAQUE panel go to the OPAQUE copy, the BLEND panel
+    (its ramp spans it, decimated to a few large faces) stays BLEND."""
+    glb = alpha_test_glb("auto")
+    opaque = glb.opaque_faces
+    centroids = z_up_to_y_up(glb.vertices[glb.faces].mean(axis=1))
+    bed = centroids[:, 2] < -0.3
+    solid, blend = (SourcePanel.of(node).contains(centroids, 0.0) for node in ("TestOpaque", "TestBlend"))
+    print(f"opaque faces {opaque.mean():.3f}, bed {opaque[bed].mean():.3f} of {bed.sum()}, "
+          f"opaque panel {opaque[solid].mean():.3f} of {solid.sum()}, blend panel {opaque[blend].mean():.3f} "
+          f"of {blend.sum()}")
+    assert bed.sum() > 500 and opaque[bed].mean() > 0.99
+    assert solid.sum() >= 5 and opaque[solid].all() and blend.sum() >= 5 and not opaque[blend].any()
+    written = pygltflib.GLTF2.load_from_bytes(glb.export())
+    assert [m.alphaMode for m in written.materials] == ["BLEND", "OPAQUE"]
+    counts = [written.accessors[p.indices].count // 3 for p in written.meshes[0].primitives]
+    assert counts == [np.sum(~opaque), np.sum(opaque)]
 
 
 @pytest.mark.parametrize("nodes", [None, tuple(MASK_CUTOFFS)])

@@ -3,9 +3,9 @@ textured sphere (PNG and WebP textures) against its known colour field, DamagedH
 128^3 next to the original glTF, and AlphaBlendModeTest in each alpha mode. Screenshots (object over grey) go to
 $TRELLIS2_TEST_ARTIFACTS/ovoxel_glb_threejs (default: the test's tmp folder).
 
-Known and not asserted: a BLEND export draws wrongly in three.js. GLTFLoader turns depth writes off for BLEND and
-to_glb writes one mesh, so triangle order decides what shows (AlphaBlendModeTest's back wall covers its panels);
-alpha_mode defaults to OPAQUE, as upstream, so product GLBs are not affected."""
+A BLEND export holds two primitives (GLTFLoader: two meshes over one geometry's attributes): the fully opaque faces
+with an OPAQUE copy of the material, which keeps depth writes, and the translucent ones with BLEND, which GLTFLoader
+draws afterwards without depth writes. So AlphaBlendModeTest's panels show in front of its back wall."""
 
 from __future__ import annotations
 
@@ -65,20 +65,27 @@ def object_pixels(image: np.ndarray) -> np.ndarray:
     return image[..., 3] == 255
 
 
-def check_product_mesh(viewer, info: dict, glb: ovoxel.postprocess.TexturedMesh) -> dict:
-    """Loaded without errors: one mesh with to_glb's vertex and index counts, and a metal-roughness material with
-    both textures."""
+def check_product_mesh(viewer, info: dict, glb: ovoxel.postprocess.TexturedMesh) -> list[dict]:
+    """Loaded without errors: one mesh (two for a BLEND export with opaque faces: translucent, then opaque) over
+    to_glb's vertices, indices adding up to its faces, each with a metal-roughness material holding both textures.
+    Returns the materials."""
     assert "error" not in info and viewer.errors() == [] and viewer.console_errors == [], info
-    [mesh] = info["meshes"]
-    assert mesh["vertices"] == len(glb.vertices) and mesh["indices"] == 3 * len(glb.faces)
-    assert mesh["attributes"] == ["normal", "position", "uv"]
-    material = mesh["material"]
+    split = glb.opaque_faces is not None and glb.opaque_faces.any() and not glb.opaque_faces.all()
+    assert len(info["meshes"]) == (2 if split else 1)
+    assert sum(mesh["indices"] for mesh in info["meshes"]) == 3 * len(glb.faces)
+    if split:
+        assert [mesh["indices"] for mesh in info["meshes"]] == [3 * np.sum(~glb.opaque_faces),
+                                                               3 * np.sum(glb.opaque_faces)]
     size = glb.material.base_color_texture.shape[0]
-    assert material["type"] == "MeshStandardMaterial" and material["metalness"] == material["roughness"] == 1
-    assert material["map"]["width"] == material["map"]["height"] == size and material["map"]["colorSpace"] == "srgb"
-    assert material["metalnessMap"] == material["roughnessMap"]  # one packed texture, read as data
-    assert material["metalnessMap"]["width"] == size and material["metalnessMap"]["colorSpace"] == ""
-    return material
+    for mesh in info["meshes"]:
+        assert mesh["vertices"] == len(glb.vertices) and mesh["attributes"] == ["normal", "position", "uv"]
+        material = mesh["material"]
+        assert material["type"] == "MeshStandardMaterial" and material["metalness"] == material["roughness"] == 1
+        assert material["map"]["width"] == material["map"]["height"] == size
+        assert material["map"]["colorSpace"] == "srgb"
+        assert material["metalnessMap"] == material["roughnessMap"]  # one packed texture, read as data
+        assert material["metalnessMap"]["width"] == size and material["metalnessMap"]["colorSpace"] == ""
+    return [mesh["material"] for mesh in info["meshes"]]
 
 
 def check_decoded_textures(viewer, glb) -> None:
@@ -117,7 +124,7 @@ def test_sphere_loads_with_its_textures_and_draws_its_colour_field(viewer, glb_d
     name = f"sphere_{'webp' if webp else 'png'}"
     sphere_glb.export(glb_dir / f"{name}.glb", extension_webp=webp)
     info = viewer.load(f"/files/{name}.glb")
-    material = check_product_mesh(viewer, info, sphere_glb)
+    [material] = check_product_mesh(viewer, info, sphere_glb)
     assert not material["transparent"] and material["alphaTest"] == 0 and material["side"] == 2  # double-sided
     np.testing.assert_allclose(info["box"], [[-RADIUS] * 3, [RADIUS] * 3], atol=0.01)
     check_decoded_textures(viewer, sphere_glb)
@@ -179,13 +186,18 @@ def test_helmet_loads_and_draws_like_the_original(viewer, glb_dir, artifacts):
 @pytest.mark.parametrize("mode, transparent, alpha_test", [("auto", True, 0), ("BLEND", True, 0),
                                                            ("MASK", False, 0.5), ("OPAQUE", False, 0)])
 def test_alpha_modes_reach_three_js_materials(viewer, glb_dir, artifacts, mode, transparent, alpha_test):
-    """GLTFLoader's reading of each mode: BLEND -> transparent without depth writes, MASK -> alphaTest = cutoff."""
+    """GLTFLoader's reading of each mode: BLEND -> transparent without depth writes (and its opaque faces' copy
+    opaque with them), MASK -> alphaTest = cutoff."""
     glb = alpha_test_glb(mode)
     glb.export(glb_dir / f"alpha_{mode}.glb")
     info = viewer.load(f"/files/alpha_{mode}.glb")
-    material = check_product_mesh(viewer, info, glb)
+    material, *opaque_copy = check_product_mesh(viewer, info, glb)
     assert material["transparent"] is transparent and material["depthWrite"] is not transparent
     assert material["alphaTest"] == alpha_test
+    assert len(opaque_copy) == transparent  # the asset has opaque and translucent faces
+    for copy in opaque_copy:
+        assert not copy["transparent"] and copy["depthWrite"] and copy["alphaTest"] == 0
+        assert copy["map"] == material["map"] and copy["metalnessMap"] == material["metalnessMap"]
     eye, target = orbit(info["box"], 0, 8, fill=1.0)
     save(viewer.render(eye, target), artifacts / f"alpha_{mode}_lit.png")
 
@@ -200,25 +212,47 @@ def to_pixels(points: np.ndarray, eye: np.ndarray, target: np.ndarray, size: int
     return np.stack([(ndc[:, 0] + 1) / 2 * size, (1 - ndc[:, 1]) / 2 * size], axis=1)
 
 
-@pytest.mark.skipif(not ALPHA_TEST.is_file(), reason=f"needs the shared assets ({ALPHA_TEST} is absent)")
-def test_mask_export_cuts_each_panel_where_its_source_does(viewer, glb_dir):
-    """Rendered with alphaTest 0.5, each panel's alpha ramp stays drawn on the share of its height that passes the
-    source material's test (OPAQUE: all; BLEND: alpha >= 0.5 here; MASK: its own cutoff); behind the rest the bed
-    shows, so those pixels differ from the OPAQUE export's render."""
+def drawn_shares(viewer, glb_dir, mode: str, same_as: str = "OPAQUE") -> dict[str, tuple[float, float]]:
+    """Unlit renders of the `mode` and `same_as` exports from the front: per panel, the share of its alpha ramp drawn
+    as in the `same_as` render, and the share of the ramp where the source alpha passes the panel's own test
+    (OPAQUE: all; BLEND: alpha >= 0.5; MASK: its cutoff)."""
     renders = {}
-    for mode in ("OPAQUE", "MASK"):
-        alpha_test_glb(mode).export(glb_dir / f"cut_{mode}.glb")
-        info = viewer.load(f"/files/cut_{mode}.glb")
+    for name in (mode, same_as):
+        alpha_test_glb(name).export(glb_dir / f"front_{name}.glb")
+        info = viewer.load(f"/files/front_{name}.glb")
         eye, target = orbit(info["box"], 0, 8, fill=1.0)
-        renders[mode] = viewer.render(eye, target, lit=False).astype(int)
-    same = np.abs(renders["MASK"] - renders["OPAQUE"]).max(axis=-1) < 12
+        renders[name] = viewer.render(eye, target, lit=False).astype(int)
+    same = np.abs(renders[mode] - renders[same_as]).max(axis=-1) < 12
     (x0, y0), (x1, y1) = SourcePanel.RAMP
+    shares = {}
     for node, threshold in {"TestOpaque": 0.0, "TestBlend": 0.5, **MASK_CUTOFFS}.items():
         panel = SourcePanel.of(node)
         grid = np.stack(np.meshgrid(np.linspace(x0 + 0.05, x1 - 0.05, 40), np.linspace(y0 + 0.05, y1 - 0.05, 80)), -1)
         world = np.c_[grid.reshape(-1, 2) + panel.origin[:2], np.full(grid.size // 2, panel.origin[2])]
-        expected = np.mean(panel.source_alpha(world) >= threshold)
         cols, rows = to_pixels(world, eye, target, same.shape[0]).astype(int).T
-        drawn = same[rows, cols].mean()
-        print(f"{node}: panel drawn {drawn:.3f}, source passes {expected:.3f}")
+        shares[node] = same[rows, cols].mean(), np.mean(panel.source_alpha(world) >= threshold)
+        print(f"{mode} {node}: panel drawn as {same_as} {shares[node][0]:.3f}, source passes {shares[node][1]:.3f}")
+    return shares
+
+
+@pytest.mark.skipif(not ALPHA_TEST.is_file(), reason=f"needs the shared assets ({ALPHA_TEST} is absent)")
+def test_mask_export_cuts_each_panel_where_its_source_does(viewer, glb_dir):
+    """Rendered with alphaTest 0.5, each panel's alpha ramp stays drawn on the share of its height that passes the
+    source material's test; behind the rest the bed shows, so those pixels differ from the OPAQUE export's render."""
+    for node, (drawn, expected) in drawn_shares(viewer, glb_dir, "MASK").items():
         assert abs(drawn - expected) < 0.06, (node, drawn, expected)
+
+
+@pytest.mark.skipif(not ALPHA_TEST.is_file(), reason=f"needs the shared assets ({ALPHA_TEST} is absent)")
+def test_blend_export_draws_the_panels_in_front_of_the_back_wall(viewer, glb_dir):
+    """The BLEND export blends each panel over the bed behind it instead of the bed covering the panels: where the
+    baked alpha is 1 (the OPAQUE panel, the passing part of each MASK panel) the render equals the OPAQUE export's,
+    where it is 0 the MASK export's (the bed), and the BLEND panel's ramp lies between the two."""
+    as_opaque = drawn_shares(viewer, glb_dir, "BLEND")
+    as_mask = drawn_shares(viewer, glb_dir, "BLEND", same_as="MASK")
+    for node in ("TestOpaque", *MASK_CUTOFFS):
+        drawn, expected = as_opaque[node]
+        assert abs(drawn - expected) < 0.06, (node, drawn, expected)
+        assert as_mask[node][0] > 0.9, (node, as_mask[node])
+    ramp_opaque, ramp_mask = as_opaque["TestBlend"][0], as_mask["TestBlend"][0]
+    assert ramp_opaque < 0.9 and ramp_mask < 0.9, (ramp_opaque, ramp_mask)

@@ -106,20 +106,45 @@ def test_remesh_band_and_projection_place_the_surface(sphere, remeshed):
 
 def test_alpha_mode_and_double_sided(sphere, remeshed, plain):
     assert plain.material.alpha_mode == "OPAQUE" and plain.material.double_sided  # upstream: not remesh
-    assert not remeshed.material.double_sided
+    assert not remeshed.material.double_sided and plain.opaque_faces is None
     cut = sphere.attrs.copy()
     centres = (sphere.coords + 0.5) / sphere.resolution - 0.5
-    cut[:, 5] = np.where(centres[:, 2] > 0.1, 0.0, 1.0)  # transparent cap
+    cut[:, 5] = np.where(centres[:, 2] > 0.1, 0.0, 1.0)  # transparent cap: binary voxel alpha
     glb = ovoxel.postprocess.to_glb(**sphere.kwargs(attr_volume=cut, alpha_mode="auto", double_sided=False,
                                                     texture_size=128))
-    gltf = pygltflib.GLTF2.load_from_bytes(glb.export())
-    assert gltf.materials[0].alphaMode == "BLEND" and gltf.materials[0].doubleSided is False
+    material = pygltflib.GLTF2.load_from_bytes(glb.export()).materials[0]
+    assert (material.alphaMode, material.alphaCutoff, material.doubleSided) == ("MASK", 0.5, False)
     centroid, base = texel_values(glb, glb.material.base_color_texture)
     assert np.all(base[centroid[:, 2] > 0.15, 3] == 0) and np.all(base[centroid[:, 2] < 0.05, 3] == 1)
     masked = ovoxel.postprocess.to_glb(**sphere.kwargs(attr_volume=cut, alpha_mode="MASK", double_sided=True,
                                                        texture_size=64))
     material = pygltflib.GLTF2.load_from_bytes(masked.export()).materials[0]
     assert material.alphaMode == "MASK" and material.alphaCutoff == 0.5 and material.doubleSided is True
+
+
+def test_blend_export_draws_opaque_faces_with_an_opaque_copy(tmp_path, sphere):
+    """Half-transparent cap: 'auto' gives BLEND, and the faces under fully opaque texels go to a second primitive
+    with an OPAQUE copy of the material (same textures), so viewers keep depth writes for them."""
+    soft = sphere.attrs.copy()
+    centres = (sphere.coords + 0.5) / sphere.resolution - 0.5
+    soft[:, 5] = np.where(centres[:, 2] > 0.1, 0.5, 1.0)
+    glb = ovoxel.postprocess.to_glb(**sphere.kwargs(attr_volume=soft, alpha_mode="auto", texture_size=128))
+    assert glb.material.alpha_mode == "BLEND"
+    height = glb.vertices[glb.faces][..., 2]
+    opaque = glb.opaque_faces
+    print(f"opaque faces {opaque.mean():.3f}")
+    assert np.all(opaque[height.max(axis=1) < 0.05]) and not np.any(opaque[height.min(axis=1) > 0.15])
+    path = tmp_path / "blend.glb"
+    glb.export(path)
+    report = khronos_report(path)
+    assert report["issues"]["numErrors"] == 0 and report["issues"]["numWarnings"] == 0, report["issues"]
+    gltf = pygltflib.GLTF2.load(path)
+    assert [m.alphaMode for m in gltf.materials] == ["BLEND", "OPAQUE"] and len(gltf.images) == 2
+    assert len({m.pbrMetallicRoughness.baseColorTexture.index for m in gltf.materials}) == 1
+    counts = [gltf.accessors[p.indices].count // 3 for p in gltf.meshes[0].primitives]
+    assert counts == [np.sum(~opaque), np.sum(opaque)]
+    loaded = trimesh.load(path, force="scene", process=False)
+    assert sorted(len(g.faces) for g in loaded.geometry.values()) == sorted(counts)
 
 
 def test_verbose_prints_stage_timings_and_progress_draws_a_bar(sphere, capsys):

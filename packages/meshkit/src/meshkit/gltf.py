@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,14 @@ class _GLBBuilder:
     def __init__(self) -> None:
         self.gltf = pygltflib.GLTF2(asset=pygltflib.Asset(version="2.0", generator="meshkit"))
         self.blob = bytearray()
+        self._pixels: dict[int, tuple[Any, np.ndarray]] = {}  # id(texture argument) -> (it, uint8 pixels)
+        self._textures: dict[int, tuple[np.ndarray, int]] = {}  # id(uint8 pixels) -> (them, texture index)
+
+    def pixels(self, texture: Any, name: str, channels: tuple[int, ...] = (3, 4)) -> np.ndarray:
+        """``texture`` as uint8 pixels, converted once per texture object (materials may share textures)."""
+        if id(texture) not in self._pixels:
+            self._pixels[id(texture)] = (texture, texture_to_uint8(texture, name, channels))
+        return self._pixels[id(texture)][1]
 
     def add_view(self, data: bytes, target: int | None = None) -> int:
         while len(self.blob) % 4:
@@ -121,6 +130,9 @@ class _GLBBuilder:
         return len(self.gltf.accessors) - 1
 
     def add_texture(self, pixels: np.ndarray, image_format: str) -> int:
+        """Texture index of ``pixels``, encoding and storing them on first use only."""
+        if id(pixels) in self._textures:
+            return self._textures[id(pixels)][1]
         view = self.add_view(encode_image(pixels, image_format))
         self.gltf.images.append(pygltflib.Image(bufferView=view, mimeType=IMAGE_FORMATS[image_format][1]))
         image = len(self.gltf.images) - 1
@@ -131,6 +143,7 @@ class _GLBBuilder:
         else:
             texture = pygltflib.Texture(sampler=0, source=image)
         self.gltf.textures.append(texture)
+        self._textures[id(pixels)] = (pixels, len(self.gltf.textures) - 1)
         return len(self.gltf.textures) - 1
 
     def to_bytes(self) -> bytes:
@@ -156,7 +169,7 @@ def _z_up_to_y_up(xyz: np.ndarray) -> np.ndarray:
 
 
 def _material_to_gltf(builder: _GLBBuilder, material: PBRMaterial, image_format: str) -> pygltflib.Material:
-    base = None if material.base_color_texture is None else texture_to_uint8(
+    base = None if material.base_color_texture is None else builder.pixels(
         material.base_color_texture, "base_color_texture")
     alpha_mode = resolve_alpha_mode(material.alpha_mode, base, material.texel_mask)
     if image_format == "jpeg" and base is not None and base.shape[2] == 4 and alpha_mode != "OPAQUE":
@@ -169,25 +182,49 @@ def _material_to_gltf(builder: _GLBBuilder, material: PBRMaterial, image_format:
     if base is not None:
         pbr.baseColorTexture = pygltflib.TextureInfo(index=builder.add_texture(base, image_format))
     if material.metallic_roughness_texture is not None:
-        packed = texture_to_uint8(material.metallic_roughness_texture, "metallic_roughness_texture", (3,))
+        packed = builder.pixels(material.metallic_roughness_texture, "metallic_roughness_texture", (3,))
         pbr.metallicRoughnessTexture = pygltflib.TextureInfo(index=builder.add_texture(packed, image_format))
     return pygltflib.Material(pbrMetallicRoughness=pbr, alphaMode=alpha_mode, doubleSided=bool(material.double_sided),
                               alphaCutoff=float(material.alpha_cutoff) if alpha_mode == "MASK" else None)
 
 
+def _face_groups(materials: Any, face_materials: Any, num_faces: int) -> list[tuple[PBRMaterial, np.ndarray]]:
+    """Each material that some face uses, with the indices of its faces (one group of all faces by default)."""
+    if materials is None or isinstance(materials, PBRMaterial):
+        materials = [materials or PBRMaterial(metallic_factor=0.0)]
+    materials = list(materials)
+    if not materials or not all(isinstance(m, PBRMaterial) for m in materials):
+        raise TypeError("material must be a PBRMaterial or a non-empty sequence of them")
+    if face_materials is None:
+        if len(materials) > 1:
+            raise ValueError(f"{len(materials)} materials need face_materials (each face's material index)")
+        return [(materials[0], np.arange(num_faces))]
+    which = to_numpy(face_materials, "face_materials")
+    if which.shape != (num_faces,) or not np.issubdtype(which.dtype, np.integer) or (
+            num_faces and (which.min() < 0 or which.max() >= len(materials))):
+        raise ValueError(f"face_materials must hold one integer in [0, {len(materials)}) per face ({num_faces}), "
+                         f"got shape {tuple(which.shape)} and dtype {which.dtype}")
+    groups = [(material, np.flatnonzero(which == index)) for index, material in enumerate(materials)]
+    return [(material, faces) for material, faces in groups if len(faces)]
+
+
 def write_glb(path: str | Path | None, vertices: Any, faces: Any, *, normals: Any = None, uvs: Any = None,
-              vertex_colors: Any = None, material: PBRMaterial | None = None, image_format: str = "png",
-              z_up: bool = True, metadata: dict | None = None) -> bytes:
+              vertex_colors: Any = None, material: PBRMaterial | Sequence[PBRMaterial] | None = None,
+              face_materials: Any = None, image_format: str = "png", z_up: bool = True,
+              metadata: dict | None = None) -> bytes:
     """Write a triangle mesh as one GLB (returned as bytes, and saved to ``path`` unless it is None).
 
     Normals default to area-weighted vertex normals; textured materials need ``uvs`` (V, 2); ``vertex_colors``
     (V, 3|4) in uint8 or float [0, 1] are written as COLOR_0; ``metadata`` (JSON-serialisable) goes to asset.extras.
+    ``material`` may be a sequence with ``face_materials`` (F,) giving each face's index into it: every material
+    in use gets one primitive over the shared vertex arrays, and a texture object shared by materials is stored once.
     """
     v, f = check_mesh(vertices, faces)
     if image_format not in IMAGE_FORMATS:
         raise ValueError(f"image_format must be one of {tuple(IMAGE_FORMATS)}, got {image_format!r}")
-    material = material or PBRMaterial(metallic_factor=0.0)
-    if uvs is None and (material.base_color_texture is not None or material.metallic_roughness_texture is not None):
+    groups = _face_groups(material, face_materials, len(f))
+    textured = any(m.base_color_texture is not None or m.metallic_roughness_texture is not None for m, _ in groups)
+    if uvs is None and textured:
         raise ValueError("a textured material needs per-vertex uvs")
     n = vertex_normals(v, f) if normals is None else _check_vertex_array(normals, "normals", len(v), (3,))
     positions, n = (_z_up_to_y_up(v), _z_up_to_y_up(n)) if z_up else (v, n)
@@ -206,11 +243,14 @@ def write_glb(path: str | Path | None, vertices: Any, faces: Any, *, normals: An
         colors = np.concatenate([colors, np.full((len(v), 4 - colors.shape[1]), 255, np.uint8)], axis=1)
         attributes.COLOR_0 = builder.add_accessor(colors, "VEC4", _ARRAY_BUFFER, normalized=True)
     index_dtype = np.uint16 if len(v) <= 65535 else np.uint32
-    indices = builder.add_accessor(f.reshape(-1).astype(index_dtype), "SCALAR", _ELEMENT_ARRAY_BUFFER)
-
-    builder.gltf.materials.append(_material_to_gltf(builder, material, image_format))
-    builder.gltf.meshes.append(pygltflib.Mesh(primitives=[
-        pygltflib.Primitive(attributes=attributes, indices=indices, material=0, mode=pygltflib.TRIANGLES)]))
+    primitives = []
+    for index, (group_material, group_faces) in enumerate(groups):
+        indices = builder.add_accessor(f[group_faces].reshape(-1).astype(index_dtype), "SCALAR",
+                                       _ELEMENT_ARRAY_BUFFER)
+        builder.gltf.materials.append(_material_to_gltf(builder, group_material, image_format))
+        primitives.append(pygltflib.Primitive(attributes=attributes, indices=indices, material=index,
+                                              mode=pygltflib.TRIANGLES))
+    builder.gltf.meshes.append(pygltflib.Mesh(primitives=primitives))
     builder.gltf.nodes.append(pygltflib.Node(mesh=0))
     builder.gltf.scenes.append(pygltflib.Scene(nodes=[0]))
     builder.gltf.scene = 0

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from . import geometry, texture
+from . import alpha, geometry, texture
 from .inputs import check_inputs
 from .result import TexturedMesh
 from .sampling import make_sampler
@@ -70,7 +70,8 @@ def to_glb(
 
     Arguments keep upstream's names and meanings (Z-up input; `voxel_size` or `grid_size` with `aabb` defines the
     grid; `attr_layout` maps base_color/metallic/roughness/alpha to channel slices). Additions: `alpha_mode`
-    ('OPAQUE' as upstream, 'MASK', 'BLEND' or 'auto'), `double_sided` (default: not `remesh`, as upstream),
+    ('OPAQUE' as upstream, 'MASK' with cutoff 0.5, 'BLEND' with fully opaque faces split off to an OPAQUE copy of
+    the material, or 'auto' judged on the voxels' alpha), `double_sided` (default: not `remesh`, as upstream),
     `progress` (tqdm stage bar, same as `use_tqdm`), `remesh_outer_only` (drop the hidden inner offset shell).
     Returns a `TexturedMesh`; `.export("x.glb", extension_webp=True)` writes it.
     """
@@ -104,7 +105,11 @@ def to_glb(
             baked = texture.bake(uv_mesh, reference, sampler, int(texture_size))
         with timer.stage("material"):
             sided = (not remesh) if double_sided is None else bool(double_sided)
-            pbr = texture.material(baked, inputs.layout, alpha_mode, sided)
+            mode = alpha.resolve_mode(alpha_mode, inputs.attr_volume[:, inputs.layout["alpha"]])
+            pbr = texture.material(baked, inputs.layout, mode, sided)
+            opaque = None if mode != "BLEND" else alpha.opaque_faces(uv_mesh.faces, uv_mesh.uvs,
+                                                                     pbr.base_color_texture, baked.mask)
     finally:
         timer.close()
-    return TexturedMesh(uv_mesh.vertices, uv_mesh.faces, uv_mesh.uvs, uv_mesh.normals, pbr, dict(timer.timings))
+    return TexturedMesh(uv_mesh.vertices, uv_mesh.faces, uv_mesh.uvs, uv_mesh.normals, pbr, dict(timer.timings),
+                        opaque_faces=opaque)

@@ -40,7 +40,7 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
 def material(baked: meshkit.BakeResult, layout: dict[str, slice], alpha_mode: str,
              double_sided: bool) -> meshkit.PBRMaterial:
     """glTF metal-roughness material: baseColor RGBA (alpha in A) and metallicRoughness (R 0, G roughness,
-    B metallic), factors 1; alpha_mode 'auto' judges only baked texels."""
+    B metallic), factors 1; `texel_mask` marks the baked texels."""
     texture = baked.texture
     base = _to_uint8(np.concatenate([texture[..., layout["base_color"]], texture[..., layout["alpha"]]], axis=-1))
     zeros = np.zeros(texture.shape[:2] + (1,), np.float32)
