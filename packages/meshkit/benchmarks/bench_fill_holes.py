@@ -76,7 +76,9 @@ def median_seconds(function: Callable[[], object], repeats: int) -> tuple[float,
 
 
 def trimesh_seconds(vertices: np.ndarray, faces: np.ndarray) -> float | None:
+    """Seconds of trimesh.repair.fill_holes on the mesh, or None without trimesh and networkx (which it needs)."""
     try:
+        import networkx  # noqa: F401
         import trimesh
     except ImportError:
         return None
