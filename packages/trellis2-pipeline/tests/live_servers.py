@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 
-TESTS_DIR = Path(__file__).parent
 REDIS_SERVER = shutil.which("redis-server")
 
 
@@ -31,9 +30,16 @@ class LiveProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 60.0) -> "LiveProcess":
+        return self.launch().wait_ready(timeout_s)
+
+    def launch(self) -> "LiveProcess":
+        """Start the process without waiting for it, so several servers can start side by side."""
         # Output goes to a file, not a pipe: a chatty server would block once an unread pipe fills up.
         self.log = tempfile.NamedTemporaryFile(prefix="trellis2-live-", suffix=".log", delete=False)
         self.process = subprocess.Popen(self.command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> "LiveProcess":
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -62,29 +68,40 @@ class LiveProcess:
                 self.kill()
 
 
+def _server_env(data_dir: Path, env: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, "TRELLIS2_DATA_DIR": str(data_dir), **env}
+
+
 def backend(data_dir: Path, **env: str) -> LiveProcess:
-    """`uvicorn trellis2.server:app`; the scripted engine unless `env` names a model (TRELLIS2_MODEL)."""
+    """`uvicorn trellis2.server:app` with the TRELLIS2_* settings in `env` (the model among them)."""
     port = free_port()
-    engine = {} if "TRELLIS2_MODEL" in env else {"TRELLIS2_ENGINE": "scripted_engine:build"}
-    full_env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]),
-        "TRELLIS2_DATA_DIR": str(data_dir),
-        **engine,
-        **env,
-    }
     command = [sys.executable, "-m", "uvicorn", "trellis2.server:app", "--host", "127.0.0.1", "--port", str(port),
                "--log-level", "warning"]
-    return LiveProcess(command, full_env, port, "/healthz")
+    return LiveProcess(command, _server_env(data_dir, env), port, "/healthz")
 
 
-def tiny_pipeline_backend(folder: Path, **env: str) -> LiveProcess:
-    """The back end on the real tiny random-weight pipeline (written into `folder/model`) on the CPU, with small
-    previews. Occupancy 0.002 keeps enough surface for previews with visible pixels while staying fast."""
+#: The tiny random-weight pipeline of the live-server tests: one sampler step by default and a few hundred voxels
+#: (occupancy 0.002 keeps enough surface for previews with visible pixels while staying fast).
+TINY_MODEL = {"seed": 0, "steps": 1, "occupancy": 0.002}
+#: The cheapest real tasks: one small turntable frame per preview mode.
+FAST_PREVIEWS = {"TRELLIS2_PREVIEW_FRAMES": "1", "TRELLIS2_PREVIEW_SIZE": "32"}
+#: The tiny pipeline on the CPU with one torch thread: several servers and the test process share a few cores, and
+#: torch's default of one thread per core slows every one of them down when the cores are busy.
+TINY_SETTINGS = {"TRELLIS2_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
+
+
+def write_tiny_model(folder: Path) -> Path:
+    """Write the TINY_MODEL pipeline folder into `folder` (a session fixture does this once, see conftest.py)."""
     from trellis2.testing import write_tiny_pipeline
 
-    model = write_tiny_pipeline(folder / "model", seed=0, steps=2, occupancy=0.002)
-    settings = {"TRELLIS2_MODEL": str(model), "TRELLIS2_DEVICE": "cpu", "TRELLIS2_PREVIEW_FRAMES": "2",
+    return write_tiny_pipeline(folder, **TINY_MODEL)
+
+
+def tiny_pipeline_backend(folder: Path, model: Path | None = None, **env: str) -> LiveProcess:
+    """The back end on the tiny pipeline `model` (default: one written into `folder/model`) on the CPU, data in
+    `folder/data`, with two 96-pixel preview frames and one worker unless `env` says otherwise."""
+    model = model or write_tiny_model(folder / "model")
+    settings = {"TRELLIS2_MODEL": str(model), **TINY_SETTINGS, "TRELLIS2_PREVIEW_FRAMES": "2",
                 "TRELLIS2_PREVIEW_SIZE": "96", "TRELLIS2_WORKER_COUNT": "1"}
     return backend(folder / "data", **{**settings, **env})
 
@@ -97,22 +114,13 @@ def frontend(backend_url: str) -> LiveProcess:
     return LiveProcess([sys.executable, "-m", "trellis2.app"], env, port, "/")
 
 
-def ray_backend(data_dir: Path, **env: str) -> LiveProcess:
-    """`trellis2 serve --ray` on a fresh local Ray cluster (CPU replicas), scripted engine unless a model is named."""
+def ray_backend(data_dir: Path, model: Path, **env: str) -> LiveProcess:
+    """`trellis2 serve --ray` on a fresh local Ray cluster: two CPU replicas of the tiny pipeline `model`."""
     port = free_port()
-    engine = {} if "TRELLIS2_MODEL" in env else {"TRELLIS2_ENGINE": "scripted_engine:build"}
-    full_env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]),
-        "TRELLIS2_DATA_DIR": str(data_dir),
-        "RAY_ADDRESS": "local",
-        "RAY_USAGE_STATS_ENABLED": "0",
-        **engine,
-        **env,
-    }
+    settings = {"TRELLIS2_MODEL": str(model), **TINY_SETTINGS, "RAY_ADDRESS": "local", "RAY_USAGE_STATS_ENABLED": "0"}
     command = [sys.executable, "-m", "trellis2.cli", "serve", "--ray", "--host", "127.0.0.1", "--port", str(port),
                "--replicas", "2", "--gpus-per-replica", "0"]
-    return LiveProcess(command, full_env, port, "/healthz")
+    return LiveProcess(command, _server_env(data_dir, {**settings, **env}), port, "/healthz")
 
 
 class RedisServer:

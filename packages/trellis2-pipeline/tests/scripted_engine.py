@@ -1,9 +1,6 @@
-"""A model-free engine for exercising the service: scripted progress, previews and a tiny GLB.
+"""A model-free engine for exercising the service: scripted progress, previews and a tiny GLB, each step as long as
+a test needs (test_server_api.py drives it in-process; the live-server tests run the real tiny pipeline)."""
 
-Used in-process by test_server_api.py and in uvicorn subprocesses through TRELLIS2_ENGINE=scripted_engine:build.
-"""
-
-import os
 import threading
 import time
 from pathlib import Path
@@ -14,10 +11,7 @@ MODES = ("normal", "clay", "base_color")
 
 
 class ScriptedEngine:
-    """Writes two preview frames per mode after `steps` progress calls, each `step_s` long.
-
-    Every run first appends the process id to `runs.log` in the task folder, so tests can tell which process ran a
-    task and how many times."""
+    """Writes two preview frames per mode after `steps` progress calls, each `step_s` long."""
 
     def __init__(self, steps: int = 3, step_s: float = 0.0, fail_on_seed: int | None = None):
         self.steps, self.step_s, self.fail_on_seed = steps, step_s, fail_on_seed
@@ -28,8 +22,6 @@ class ScriptedEngine:
 
     def generate(self, image, request, workdir: Path, progress):
         self.started.set()
-        with open(workdir / "runs.log", "a") as runs:
-            runs.write(f"{os.getpid()}\n")
         if request["seed"] == self.fail_on_seed:
             raise RuntimeError("out of memory in stage shape_slat")
         for step in range(self.steps):
@@ -47,7 +39,3 @@ class ScriptedEngine:
 
         out_path.write_bytes(trimesh.creation.box(extents=[decimation_target / 1e4] * 3).export(file_type="glb"))
 
-
-def build(settings) -> ScriptedEngine:
-    """Factory for TRELLIS2_ENGINE; SCRIPTED_STEPS / SCRIPTED_STEP_S tune the run length."""
-    return ScriptedEngine(int(os.environ.get("SCRIPTED_STEPS", "3")), float(os.environ.get("SCRIPTED_STEP_S", "0")))

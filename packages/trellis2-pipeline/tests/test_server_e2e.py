@@ -18,16 +18,13 @@ trimesh = pytest.importorskip("trimesh")
 sys.path.insert(0, str(Path(__file__).parent))
 from live_servers import tiny_pipeline_backend  # noqa: E402
 from trellis2.server.previews import PREVIEW_MODES  # noqa: E402
-from trellis2.testing import missing_requirements  # noqa: E402
 
-MISSING = missing_requirements(for_running=True)
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"the tiny pipeline cannot run here: {', '.join(MISSING)}")
 FAST_SAMPLERS = {stage: {"steps": 2} for stage in ("sparse_structure", "shape_slat", "tex_slat")}
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    server = tiny_pipeline_backend(tmp_path_factory.mktemp("e2e")).start(timeout_s=180)
+def client(tmp_path_factory, tiny_model):
+    server = tiny_pipeline_backend(tmp_path_factory.mktemp("e2e"), tiny_model).start(timeout_s=180)
     with httpx.Client(base_url=server.url, timeout=120) as http:
         yield http
     server.stop()

@@ -34,6 +34,7 @@ class ServiceSettings:
     max_active_tasks: int = 1
     worker_count: int = 2
     max_queued_tasks: int = 64
+    retry_after_s: int = 10
     api_keys: frozenset[str] = field(default_factory=frozenset)
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 4096 * 4096
@@ -61,6 +62,7 @@ class ServiceSettings:
             max_active_tasks=_int_env("TRELLIS2_MAX_ACTIVE_TASKS", cls.max_active_tasks, 1),
             worker_count=_int_env("TRELLIS2_WORKER_COUNT", cls.worker_count, 1),
             max_queued_tasks=_int_env("TRELLIS2_MAX_QUEUED_TASKS", cls.max_queued_tasks, 1),
+            retry_after_s=_int_env("TRELLIS2_RETRY_AFTER_S", cls.retry_after_s, 1),
             api_keys=frozenset(k.strip() for k in keys.split(",") if k.strip()),
             max_image_bytes=_int_env("TRELLIS2_MAX_IMAGE_BYTES", cls.max_image_bytes, 1),
             max_image_pixels=_int_env("TRELLIS2_MAX_IMAGE_PIXELS", cls.max_image_pixels, 1),

@@ -129,7 +129,7 @@ def create_app(settings: ServiceSettings | None = None, engine_factory: Callable
 
     def queue_full() -> JSONResponse:
         return JSONResponse({"detail": "the task queue is full; retry later"}, status_code=429,
-                            headers={"Retry-After": "10"})
+                            headers={"Retry-After": str(settings.retry_after_s)})
 
     @app.post("/tasks", response_model=TaskCreated, responses=ERRORS)
     async def submit(body: TaskRequest, request: Request, owner: str | None = Depends(owner_of)):
