@@ -15,6 +15,7 @@
 #include <limits>
 #include <optional>
 #include <stdexcept>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -29,15 +30,13 @@ namespace {
 
 constexpr uint32_t kMissing = std::numeric_limits<uint32_t>::max();
 
-// Voxel offsets of the quad corners 1..3 around an edge along axis a (corner 0 is the owner), upstream's order.
-constexpr int kCorners[3][3][3] = {
-    {{0, 0, 1}, {0, 1, 1}, {0, 1, 0}},
-    {{1, 0, 0}, {1, 0, 1}, {0, 0, 1}},
-    {{0, 1, 0}, {1, 1, 0}, {1, 0, 0}},
-};
-// The six distinct offsets above, and which of them each corner uses.
+// The six voxel offsets of quad corners, and per edge axis which offset gives corners 1..3 (corner 0 is the owner),
+// in upstream's cyclic order: x {001, 011, 010}, y {100, 101, 001}, z {010, 110, 100}.
 constexpr int kOffsets[6][3] = {{0, 0, 1}, {0, 1, 0}, {0, 1, 1}, {1, 0, 0}, {1, 0, 1}, {1, 1, 0}};
 constexpr int kCornerOffset[3][3] = {{0, 2, 1}, {3, 4, 0}, {1, 5, 3}};
+// Corners of the two triangles of a quad split along diagonal 0-2 or 1-3.
+constexpr int kSplit02[6] = {0, 1, 2, 0, 2, 3};
+constexpr int kSplit13[6] = {0, 1, 3, 3, 1, 2};
 
 int bit_width(uint64_t x) {
     int bits = 0;
@@ -235,7 +234,6 @@ py::tuple dual_grid_to_mesh(py::array_t<Int, py::array::c_style> coords, py::arr
             for (int axis = 0; axis < 3; ++axis) out[axis] = tri + 6 * first[size_t(k) * 3 + axis];
             visit_quads(*sorted, chunk_begin(k), chunk_begin(k + 1), flags, delta,
                         [&](int axis, const uint32_t* quad) {
-                            static constexpr int kSplit02[6] = {0, 1, 2, 0, 2, 3}, kSplit13[6] = {0, 1, 3, 3, 1, 2};
                             const int* corner = split_02(quad, verts, weight) ? kSplit02 : kSplit13;
                             for (int j = 0; j < 6; ++j) *out[axis]++ = quad[corner[j]];
                         });
