@@ -107,3 +107,44 @@ def test_outer_only_keeps_just_the_visible_shell():
     radius = np.linalg.norm(out_v, axis=1)
     assert np.abs(radius - (1 + 0.5 * voxel)).max() < voxel  # half way back from the outer offset sphere
     assert signed_volume(out_v, out_f) > 0
+
+
+def dense_reference(v, f, centre, scale, resolution, band):
+    """Dual-contouring vertices from distances at every grid point (unsigned distance per point, no narrow band):
+    one vertex per voxel with mixed corners, at the mean of its edges' interpolated crossings, in key order."""
+    voxel = scale / resolution
+    axis = np.arange(resolution + 1)
+    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
+    distance = BVH(v, f).unsigned_distance(centre - scale / 2 + grid * voxel)
+    value = (distance - band * voxel).reshape((resolution + 1,) * 3)
+    corners = [(a & 1, (a >> 1) & 1, (a >> 2) & 1) for a in range(8)]
+    inside = value < 0
+    masks = sum(inside[i : i + resolution, j : j + resolution, k : k + resolution].astype(int) << c
+                for c, (i, j, k) in enumerate(corners))
+    cells = np.argwhere((masks > 0) & (masks < 255))
+    total, count = np.zeros((len(cells), 3)), np.zeros(len(cells))
+    for a, offset_a in enumerate(corners):
+        for axis_index in range(3):
+            b = a | (1 << axis_index)
+            if b == a:
+                continue
+            va = value[tuple((cells + offset_a).T)]
+            vb = value[tuple((cells + corners[b]).T)]
+            crossed = (va < 0) != (vb < 0)
+            t = np.clip(va / np.where(crossed, va - vb, 1.0), 0, 1)
+            point = np.asarray(offset_a) + t[:, None] * (np.asarray(corners[b]) - offset_a)
+            total += np.where(crossed[:, None], point, 0)
+            count += crossed
+    crossed_edges = sum(np.count_nonzero(np.diff(inside.astype(np.int8), axis=k)) for k in range(3))
+    return centre - scale / 2 + (cells + total / count[:, None]) * voxel, crossed_edges
+
+
+@pytest.mark.parametrize(("subdivisions", "resolution", "band"), [(3, 20, 1.0), (4, 28, 1.5)])
+def test_narrow_band_matches_a_dense_grid_reference(subdivisions, resolution, band):
+    v, f = sphere(subdivisions)
+    v = v * [1.0, 0.8, 0.6]  # an ellipsoid, so grid points are not symmetric about the surface
+    centre, scale, _ = grid_for(v, resolution, band)
+    out_v, out_f = remesh_narrow_band_dc(v, f, centre, scale, resolution, band=band, project_back=0.0)
+    reference_v, crossed_edges = dense_reference(v, f, centre, scale, resolution, band)
+    np.testing.assert_allclose(out_v, reference_v, rtol=0, atol=1e-12 * scale)
+    assert len(out_f) == 2 * crossed_edges
