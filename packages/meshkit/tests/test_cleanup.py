@@ -150,3 +150,26 @@ def test_cleanup_chain_on_assets_keeps_the_surface(name):
     assert directed_edges_unique(out_f)
     diag = np.linalg.norm(np.ptp(v, axis=0))
     assert hausdorff((out_v, out_f), (v, f)) <= 1e-9 * diag
+
+
+def test_native_face_components_match_the_edge_table_version():
+    from meshkit import _geometry
+    from meshkit.topology import face_components
+
+    rng = np.random.default_rng(4)
+    v, f = sphere(2)
+    # Spheres, a fin on one edge, random soup faces and faces repeating a vertex (which share edge {a, a}).
+    soup = rng.integers(0, 60, size=(200, 3))
+    repeated = np.array([[3, 3, 7], [3, 9, 3], [5, 5, 5], [8, 2, 8]]) + len(v)
+    faces = np.vstack([f, f[:3] + len(v), soup + 2 * len(v), repeated, [[f[0, 0], f[0, 1], 3 * len(v)]]])
+    labels = _geometry.face_components(faces, 3 * len(v) + 1)
+    np.testing.assert_array_equal(labels, face_components(faces))
+
+
+@pytest.mark.parametrize("scale", [1, 2**22])
+def test_duplicate_rows_found_with_and_without_packing(scale):
+    from meshkit.cleanup import _first_of_each_row
+
+    rows = np.random.default_rng(5).integers(0, 6, size=(500, 3)) * scale
+    _, first = np.unique(rows, axis=0, return_index=True)
+    np.testing.assert_array_equal(_first_of_each_row(rows), np.sort(first))

@@ -81,6 +81,16 @@ py::array_t<int64_t> connected_components(int64_t n, Ints pairs) {
     return to_array(meshkit::connected_components(n, pairs.data(), pairs.shape(0)), {n});
 }
 
+py::array_t<int64_t> face_components(Ints faces, int64_t num_vertices) {
+    std::vector<int64_t> labels;
+    {
+        py::gil_scoped_release release;
+        labels = meshkit::face_components(faces.data(), faces.shape(0), num_vertices);
+    }
+    const auto n = static_cast<py::ssize_t>(labels.size());
+    return to_array(std::move(labels), {n});
+}
+
 py::array_t<uint8_t> propagate_orientation(int64_t num_faces, Ints pairs,
                                            py::array_t<uint8_t, py::array::c_style | py::array::forcecast> same) {
     return to_array(meshkit::propagate_orientation(num_faces, pairs.data(), same.data(), pairs.shape(0)),
@@ -124,6 +134,8 @@ PYBIND11_MODULE(_geometry, m) {
         .def("count_crossings", &PyBVH::count_crossings, py::arg("origins"), py::arg("directions"),
              "Number of triangles each ray crosses in front of its origin.");
     m.def("connected_components", &connected_components, py::arg("n"), py::arg("pairs"));
+    m.def("face_components", &face_components, py::arg("faces"), py::arg("num_vertices"),
+          "Component label per face (numbered by first face); faces sharing an edge are connected.");
     m.def("propagate_orientation", &propagate_orientation, py::arg("num_faces"), py::arg("pairs"), py::arg("same"));
     m.def("boundary_half_edges", &boundary_half_edges, py::arg("faces"), py::arg("num_vertices"),
           "Increasing half-edges 3 * face + corner whose edge no other half-edge uses.");

@@ -33,6 +33,42 @@ std::vector<int64_t> connected_components(int64_t n, const int64_t* pairs, int64
     return label;
 }
 
+std::vector<int64_t> face_components(const int64_t* faces, int64_t num_faces, int64_t num_vertices) {
+    // Faces around each vertex (increasing), then, per face edge, a union with every later face around its first
+    // end that also has the edge.
+    std::vector<int64_t> offset(num_vertices + 1, 0);
+    for (int64_t i = 0; i < 3 * num_faces; ++i) ++offset[faces[i] + 1];
+    std::partial_sum(offset.begin(), offset.end(), offset.begin());
+    std::vector<int64_t> cursor(offset.begin(), offset.end() - 1), around(3 * num_faces);  // sorted per vertex
+    for (int64_t f = 0; f < num_faces; ++f)
+        for (int j = 0; j < 3; ++j) around[cursor[faces[3 * f + j]]++] = f;
+    std::vector<int64_t> parent(num_faces);
+    std::iota(parent.begin(), parent.end(), 0);
+    auto count = [&](int64_t g, int64_t x) {
+        return (faces[3 * g] == x) + (faces[3 * g + 1] == x) + (faces[3 * g + 2] == x);
+    };
+    for (int64_t f = 0; f < num_faces; ++f) {
+        for (int j = 0; j < 3; ++j) {
+            const int64_t a = faces[3 * f + j], b = faces[3 * f + (j + 1) % 3];
+            for (int64_t k = offset[a]; k < offset[a + 1]; ++k) {
+                const int64_t g = around[k];
+                if (g <= f || (k > offset[a] && around[k - 1] == g)) continue;
+                if (a == b ? count(g, a) < 2 : count(g, b) == 0) continue;
+                const int64_t ra = find_root(parent, f), rb = find_root(parent, g);
+                if (ra != rb) parent[std::max(ra, rb)] = std::min(ra, rb);
+            }
+        }
+    }
+    std::vector<int64_t> label(num_faces, -1), root_label(num_faces, -1);
+    int64_t next = 0;
+    for (int64_t f = 0; f < num_faces; ++f) {
+        const int64_t r = find_root(parent, f);
+        if (root_label[r] < 0) root_label[r] = next++;
+        label[f] = root_label[r];
+    }
+    return label;
+}
+
 std::vector<uint8_t> propagate_orientation(int64_t num_faces, const int64_t* pairs, const uint8_t* same,
                                            int64_t num_pairs) {
     std::vector<int64_t> offset(num_faces + 1, 0);

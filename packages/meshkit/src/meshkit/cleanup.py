@@ -11,8 +11,25 @@ import numpy as np
 from . import _geometry
 from .bvh import BVH
 from .mesh import face_areas, face_normals
-from .topology import edge_table, face_components, half_edge_ends
+from .topology import edge_table, half_edge_ends
 from .validation import check_positive, mesh_function
+
+
+def _face_components(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Edge-connected component label per face, numbered by first face (native: faces around each vertex instead
+    of a sorted edge table)."""
+    return _geometry.face_components(np.ascontiguousarray(faces, dtype=np.int64), len(vertices))
+
+
+def _first_of_each_row(rows: np.ndarray) -> np.ndarray:
+    """Increasing indices of the first occurrence of each distinct row of a non-negative int (N, 3) array; rows are
+    packed into one int64 when they fit (a 1-D sort is several times faster than numpy's row-wise unique)."""
+    base = int(rows.max()) + 1 if len(rows) else 1
+    if base < 2**21:
+        _, first = np.unique((rows[:, 0] * base + rows[:, 1]) * base + rows[:, 2], return_index=True)
+    else:
+        _, first = np.unique(rows, axis=0, return_index=True)
+    return np.sort(first)
 
 
 def _compact(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,8 +90,7 @@ def remove_duplicate_faces(
         shift = np.argmin(faces, axis=1)
         rows = np.arange(len(faces))[:, None]
         key = faces[rows, (shift[:, None] + np.arange(3)) % 3]
-    _, first = np.unique(key, axis=0, return_index=True)
-    return vertices, faces[np.sort(first)]
+    return vertices, faces[_first_of_each_row(key)]
 
 
 @mesh_function
@@ -121,7 +137,7 @@ def remove_small_components(
     """Drop edge-connected components whose total area is below ``min_area`` or face count below ``min_faces``."""
     if min_area is None and min_faces is None:
         raise ValueError("remove_small_components needs min_area and/or min_faces")
-    labels = face_components(faces)
+    labels = _face_components(vertices, faces)
     count = labels.max() + 1
     small = np.zeros(count, dtype=bool)
     if min_area is not None:
@@ -174,20 +190,22 @@ def remove_inner_shells(
     Up to ``samples_per_component`` face centres per component shoot rays in ``directions`` fixed directions; a
     component is kept as soon as one ray leaves the mesh without crossing any triangle.
     """
-    labels = face_components(faces)
+    labels = _face_components(vertices, faces)
     count = labels.max() + 1
     bvh = BVH(vertices, faces)
     rays = _sphere_directions(directions)
     offset = 1e-7 * max(float(np.ptp(vertices, axis=0).max()), 1e-12)
-    centres = vertices[faces].mean(axis=1)
-    normals = face_normals(vertices, faces)
     visible = np.zeros(count, dtype=bool)
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], np.arange(count + 1))
     for component in range(count):
-        members = np.flatnonzero(labels == component)
+        members = order[starts[component] : starts[component + 1]]
         samples = members[np.linspace(0, len(members) - 1, min(samples_per_component, len(members))).astype(int)]
-        for face in samples:
+        centres = vertices[faces[samples]].mean(axis=1)
+        normals = face_normals(vertices, faces[samples])
+        for centre, normal in zip(centres, normals, strict=True):
             # Start each ray just off the face on the side it leaves towards, so the face itself is not crossed.
-            origin = centres[face] + offset * np.where(rays @ normals[face] >= 0, 1.0, -1.0)[:, None] * normals[face]
+            origin = centre + offset * np.where(rays @ normal >= 0, 1.0, -1.0)[:, None] * normal
             if (bvh.count_crossings(origin, rays) == 0).any():
                 visible[component] = True
                 break
