@@ -11,7 +11,8 @@ import nox
 nox.options.envdir = os.environ.get("NOX_ENVDIR", ".nox")
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = [
-    "lint", "sparsetensor", "meshkit", "ovoxel", "trellis2_models", "trellis2_pipeline", "integration",
+    "lint", "sparsetensor", "meshkit", "ovoxel", "optional_torch", "trellis2_models", "trellis2_pipeline",
+    "integration",
 ]
 
 TORCH = os.environ.get("TRELLIS2_TORCH_REQUIREMENT", "torch==2.13.0")
@@ -49,6 +50,15 @@ def _package_session(name: str):
 
 for _name in PACKAGE_CHAINS:
     _package_session(_name)
+
+
+@nox.session
+def optional_torch(session: nox.Session) -> None:
+    """meshkit and ovoxel again with torch and sparsetensor installed: their torch/GPU code paths compared with the
+    native CPU paths (their own sessions prove they work with numpy alone, where those tests skip)."""
+    session.install(TORCH)
+    session.install("./packages/sparsetensor", "./packages/meshkit[test]", "./packages/ovoxel[test]")
+    session.run("pytest", "packages/meshkit/tests", "packages/ovoxel/tests", *session.posargs)
 
 
 @nox.session
