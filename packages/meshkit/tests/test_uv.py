@@ -84,3 +84,17 @@ def test_unwrap_noisy_surface_has_no_flipped_triangles_and_few_charts():
     result = unwrap_uv(vertices, faces, texture_size=512)
     assert (signed_areas(result.uvs, result.faces) > 0).all()
     assert result.chart_of_face.max() + 1 < len(faces) // 20
+
+
+def test_sum_by_adds_in_the_order_np_add_at_does():
+    from meshkit.uv import sum_by
+
+    rng = np.random.default_rng(6)
+    index = rng.integers(0, 7, 5000)
+    values = rng.normal(size=(5000, 3)) * 10.0 ** rng.integers(-8, 8, size=(5000, 1))  # order-sensitive sums
+    expected = np.zeros((9, 3))
+    np.add.at(expected, index, values)
+    np.testing.assert_array_equal(sum_by(index, values, 9), expected)
+    expected_1d = np.zeros(9)
+    np.add.at(expected_1d, index, values[:, 0])
+    np.testing.assert_array_equal(sum_by(index, values[:, 0], 9), expected_1d)

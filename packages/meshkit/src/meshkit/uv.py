@@ -29,14 +29,23 @@ class UVUnwrap(NamedTuple):
     chart_of_face: np.ndarray
 
 
+def sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Rows of ``values`` (N,) or (N, K) summed per ``index`` into ``size`` rows, in row order (the same sums as
+    ``np.add.at`` into zeros, through the much faster ``np.bincount``)."""
+    if values.ndim == 1:
+        return np.bincount(index, weights=values, minlength=size)
+    return np.stack([np.bincount(index, weights=values[:, k], minlength=size) for k in range(values.shape[1])], 1)
+
+
 def chart_directions(normals: np.ndarray, pairs: np.ndarray, smoothing: int = 4) -> np.ndarray:
     """Axis index per face, chosen from normals averaged over edge neighbours (``smoothing`` rounds) so that surface
     noise does not shatter charts; a face keeps its own best axis when the smoothed one is not clearly in front."""
     smoothed = normals.copy()
+    # Each face's own normal first, then its neighbours': the order in which np.add.at would accumulate them.
+    target = np.concatenate([np.arange(len(normals)), pairs[:, 0], pairs[:, 1]])
+    source = np.concatenate([np.arange(len(normals)), pairs[:, 1], pairs[:, 0]])
     for _ in range(smoothing):
-        summed = smoothed.copy()
-        np.add.at(summed, pairs[:, 0], smoothed[pairs[:, 1]])
-        np.add.at(summed, pairs[:, 1], smoothed[pairs[:, 0]])
+        summed = sum_by(target, smoothed[source], len(normals))
         smoothed = summed / np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-300)
     direction = np.argmax(smoothed @ _AXES.T, axis=1)
     own = np.argmax(normals @ _AXES.T, axis=1)
@@ -68,12 +77,10 @@ def project_charts(vertices: np.ndarray, faces: np.ndarray, chart: np.ndarray, c
     """Per-corner 2-D chart coordinates (F, 3, 2) in mesh units, each chart rotated to its principal axes."""
     num_charts = len(chart_axis)
     weighted = face_normals(vertices, faces, normalize=False)
-    mean = np.zeros((num_charts, 3))
-    np.add.at(mean, chart, weighted)
+    mean = sum_by(chart, weighted, num_charts)
     mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-300)
     # A mean normal that leaves some face facing away would flip it: use the chart's axis direction there.
-    bad = np.zeros(num_charts, bool)
-    np.logical_or.at(bad, chart, np.einsum("ij,ij->i", weighted, mean[chart]) <= 0)
+    bad = np.bincount(chart[np.einsum("ij,ij->i", weighted, mean[chart]) <= 0], minlength=num_charts) > 0
     mean[bad] = _AXES[chart_axis[bad]]
     u_axis, v_axis = _plane_bases(mean)
     corners = vertices[faces]  # (F, 3, 3)
@@ -85,15 +92,12 @@ def project_charts(vertices: np.ndarray, faces: np.ndarray, chart: np.ndarray, c
 def _align_principal_axes(coords: np.ndarray, chart: np.ndarray, num_charts: int, areas: np.ndarray) -> np.ndarray:
     """Rotate each chart so its area-weighted principal axis lies along u (tighter bounding boxes for packing)."""
     centroid = coords.mean(axis=1)
-    weight = np.zeros(num_charts)
-    np.add.at(weight, chart, areas)
-    first = np.zeros((num_charts, 2))
-    np.add.at(first, chart, centroid * areas[:, None])
+    weight = sum_by(chart, areas, num_charts)
+    first = sum_by(chart, centroid * areas[:, None], num_charts)
     first /= np.maximum(weight, 1e-300)[:, None]
     offset = centroid - first[chart]
-    second = np.zeros((num_charts, 3))
-    np.add.at(second, chart, np.stack([offset[:, 0] ** 2, offset[:, 0] * offset[:, 1], offset[:, 1] ** 2], 1)
-              * areas[:, None])
+    second = sum_by(chart, np.stack([offset[:, 0] ** 2, offset[:, 0] * offset[:, 1], offset[:, 1] ** 2], 1)
+                    * areas[:, None], num_charts)
     angle = 0.5 * np.arctan2(2 * second[:, 1], second[:, 0] - second[:, 2])
     cos, sin = np.cos(angle)[chart, None], np.sin(angle)[chart, None]
     return np.stack([coords[..., 0] * cos + coords[..., 1] * sin, -coords[..., 0] * sin + coords[..., 1] * cos], -1)
@@ -124,10 +128,11 @@ def pack_charts(coords: np.ndarray, chart: np.ndarray, texture_size: int, gutter
     num_charts = int(chart.max()) + 1
     flat = coords.reshape(-1, 2)
     corner_chart = np.repeat(chart, 3)
-    low = np.full((num_charts, 2), np.inf)
-    high = np.full((num_charts, 2), -np.inf)
-    np.minimum.at(low, corner_chart, flat)
-    np.maximum.at(high, corner_chart, flat)
+    # Every chart has faces: reduce each chart's run of corners in chart order.
+    order = np.argsort(corner_chart, kind="stable")
+    starts = np.searchsorted(corner_chart[order], np.arange(num_charts))
+    low = np.minimum.reduceat(flat[order], starts, axis=0)
+    high = np.maximum.reduceat(flat[order], starts, axis=0)
     extent = high - low
     usable = texture_size - 2 * gutter
     largest = max(extent.max(), 1e-300)
