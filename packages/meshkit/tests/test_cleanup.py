@@ -166,6 +166,20 @@ def test_native_face_components_match_the_edge_table_version():
     np.testing.assert_array_equal(labels, face_components(faces))
 
 
+def test_native_manifold_pairs_match_the_edge_table():
+    from meshkit import _geometry
+    from meshkit.topology import edge_table
+
+    rng = np.random.default_rng(7)
+    v, f = sphere(2)
+    # Sphere edges (two faces each), a fin (three faces on one edge), random soup and faces repeating a vertex.
+    faces = np.vstack([f, [[f[0, 0], f[0, 1], len(v)]], rng.integers(0, 40, size=(300, 3)), [[2, 2, 9], [9, 2, 2]]])
+    table = edge_table(faces)
+    pairs, most = _geometry.manifold_half_edge_pairs(faces, len(v) + 1)
+    np.testing.assert_array_equal(pairs, table.manifold_pairs())
+    assert most == table.face_count.max() >= 3
+
+
 @pytest.mark.parametrize("scale", [1, 2**22])
 def test_duplicate_rows_found_with_and_without_packing(scale):
     from meshkit.cleanup import _first_of_each_row

@@ -91,6 +91,17 @@ py::array_t<int64_t> face_components(Ints faces, int64_t num_vertices) {
     return to_array(std::move(labels), {n});
 }
 
+py::tuple manifold_half_edge_pairs(Ints faces, int64_t num_vertices) {
+    std::vector<int64_t> pairs;
+    int64_t max_per_edge = 0;
+    {
+        py::gil_scoped_release release;
+        pairs = meshkit::manifold_half_edge_pairs(faces.data(), faces.shape(0), num_vertices, max_per_edge);
+    }
+    const auto n = static_cast<py::ssize_t>(pairs.size() / 2);
+    return py::make_tuple(to_array(std::move(pairs), {n, 2}), max_per_edge);
+}
+
 py::array_t<uint8_t> propagate_orientation(int64_t num_faces, Ints pairs,
                                            py::array_t<uint8_t, py::array::c_style | py::array::forcecast> same) {
     return to_array(meshkit::propagate_orientation(num_faces, pairs.data(), same.data(), pairs.shape(0)),
@@ -136,6 +147,8 @@ PYBIND11_MODULE(_geometry, m) {
     m.def("connected_components", &connected_components, py::arg("n"), py::arg("pairs"));
     m.def("face_components", &face_components, py::arg("faces"), py::arg("num_vertices"),
           "Component label per face (numbered by first face); faces sharing an edge are connected.");
+    m.def("manifold_half_edge_pairs", &manifold_half_edge_pairs, py::arg("faces"), py::arg("num_vertices"),
+          "(pairs (P, 2) of half-edges on edges with exactly two, ordered by edge; most half-edges on one edge).");
     m.def("propagate_orientation", &propagate_orientation, py::arg("num_faces"), py::arg("pairs"), py::arg("same"));
     m.def("boundary_half_edges", &boundary_half_edges, py::arg("faces"), py::arg("num_vertices"),
           "Increasing half-edges 3 * face + corner whose edge no other half-edge uses.");

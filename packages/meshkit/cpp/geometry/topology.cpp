@@ -1,6 +1,7 @@
 // Union-find components and breadth-first orientation propagation over face adjacency.
 #include "topology.h"
 
+#include <algorithm>
 #include <numeric>
 #include <queue>
 
@@ -67,6 +68,41 @@ std::vector<int64_t> face_components(const int64_t* faces, int64_t num_faces, in
         label[f] = root_label[r];
     }
     return label;
+}
+
+std::vector<int64_t> manifold_half_edge_pairs(const int64_t* faces, int64_t num_faces, int64_t num_vertices,
+                                              int64_t& max_per_edge) {
+    // Half-edges bucketed by their smaller end (increasing h within a bucket), then each bucket stably sorted by
+    // the larger end: runs are edges in (smaller, larger) order, their half-edges in increasing order.
+    const int64_t n = 3 * num_faces;
+    auto ends = [&](int64_t h) {
+        const int64_t a = faces[h], b = faces[3 * (h / 3) + (h % 3 + 1) % 3];
+        return std::make_pair(std::min(a, b), std::max(a, b));
+    };
+    std::vector<int64_t> offset(num_vertices + 1, 0);
+    for (int64_t h = 0; h < n; ++h) ++offset[ends(h).first + 1];
+    std::partial_sum(offset.begin(), offset.end(), offset.begin());
+    std::vector<int64_t> cursor(offset.begin(), offset.end() - 1), bucket(n);
+    for (int64_t h = 0; h < n; ++h) bucket[cursor[ends(h).first]++] = h;
+    std::vector<int64_t> pairs;
+    max_per_edge = 0;
+    std::vector<std::pair<int64_t, int64_t>> run;
+    for (int64_t v = 0; v < num_vertices; ++v) {
+        run.clear();
+        for (int64_t k = offset[v]; k < offset[v + 1]; ++k) run.push_back({ends(bucket[k]).second, bucket[k]});
+        std::sort(run.begin(), run.end());  // by larger end, then half-edge id (= the stable order)
+        for (size_t i = 0; i < run.size();) {
+            size_t j = i;
+            while (j < run.size() && run[j].first == run[i].first) ++j;
+            max_per_edge = std::max<int64_t>(max_per_edge, static_cast<int64_t>(j - i));
+            if (j - i == 2) {
+                pairs.push_back(run[i].second);
+                pairs.push_back(run[i + 1].second);
+            }
+            i = j;
+        }
+    }
+    return pairs;
 }
 
 std::vector<uint8_t> propagate_orientation(int64_t num_faces, const int64_t* pairs, const uint8_t* same,

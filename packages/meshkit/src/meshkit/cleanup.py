@@ -101,8 +101,7 @@ def repair_non_manifold(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.nda
     copy and every other such group gets its own copy, so a fin or touching sheets become separate pieces. Any
     edge that still has more than two faces afterwards (rare) keeps its first two faces.
     """
-    table = edge_table(faces)
-    pairs = table.manifold_pairs()
+    pairs, _ = _geometry.manifold_half_edge_pairs(np.ascontiguousarray(faces, dtype=np.int64), len(vertices))
     start, end = half_edge_ends(faces)
     h1, h2 = pairs[:, 0], pairs[:, 1]
     f1, c1, f2, c2 = h1 // 3, h1 % 3, h2 // 3, h2 % 3
@@ -117,9 +116,8 @@ def repair_non_manifold(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.nda
     first_corner[labels[::-1]] = np.arange(len(labels))[::-1]
     new_vertices = vertices[faces.reshape(-1)[first_corner]]
     new_faces = labels.reshape(-1, 3)
-    table = edge_table(new_faces)
-    crowded = np.flatnonzero(table.face_count > 2)
-    if len(crowded):
+    if _geometry.manifold_half_edge_pairs(new_faces, len(first_corner))[1] > 2:
+        table = edge_table(new_faces)
         # Rank each half-edge within its edge; faces holding a third-or-later half-edge of some edge go.
         order = np.argsort(table.edge_of_half_edge, kind="stable")
         sorted_edges = table.edge_of_half_edge[order]
