@@ -20,7 +20,8 @@ class TaskCancelled(Exception):
 class Engine(Protocol):
     """What the service needs from a generator; `PipelineEngine` is the real one."""
 
-    def preprocess(self, image: Image.Image) -> Image.Image: ...
+    def preprocess(self, image: Image.Image) -> Image.Image:
+        """Crop to the object; called from any thread at any time, so it must guard its own model use."""
 
     def generate(self, image: Image.Image, request: dict[str, Any], workdir: Path, progress: ProgressCallback) -> None:
         """Run one task; write `previews/<mode>_<frame>.jpg` and whatever `extract_glb` needs into `workdir`."""

@@ -117,14 +117,16 @@ def create_app(settings: ServiceSettings | None = None, engine_factory: Callable
 
     @app.post("/preprocess", response_model=ImageBody, responses=ERRORS)
     async def preprocess(body: ImageBody, request: Request, _owner: str | None = Depends(owner_of)) -> ImageBody:
-        """Remove the background and crop to the object."""
+        """Remove the background and crop to the object.
+
+        No device slot is taken: an image with alpha needs no model, and the engine serialises its own model use,
+        so a quick crop never waits behind a whole running generation.
+        """
         image = decode(body)
-        pool: WorkerPool = request.app.state.pool
-        async with pool.device_slots:
-            try:
-                result = await asyncio.to_thread(request.app.state.engine.preprocess, image)
-            except ValueError as error:  # e.g. an empty alpha matte: nothing to crop around
-                raise HTTPException(400, f"cannot preprocess this image: {error}") from None
+        try:
+            result = await asyncio.to_thread(request.app.state.engine.preprocess, image)
+        except ValueError as error:  # e.g. an empty alpha matte: nothing to crop around
+            raise HTTPException(400, f"cannot preprocess this image: {error}") from None
         return ImageBody(image_base64=base64.b64encode(encode_png(result)).decode())
 
     def queue_full() -> JSONResponse:
