@@ -1,5 +1,8 @@
 """Shared helpers for the geometry tests: topology checks, Hausdorff distances, damaged meshes, asset loading."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +118,14 @@ def is_closed_manifold(faces):
     """Watertight, every edge on two faces, every vertex a single fan, orientation consistent."""
     used = np.unique(faces)
     return is_watertight(faces) and directed_edges_unique(faces) and bool((fans_per_vertex(faces)[used] == 1).all())
+
+
+def outputs_per_thread_count(script: str, thread_counts=(1, 2, 3)) -> set[str]:
+    """The distinct stdouts of `python -c script` run with each OMP_NUM_THREADS (one element when deterministic)."""
+    return {
+        subprocess.run(
+            [sys.executable, "-c", script], env=os.environ | {"OMP_NUM_THREADS": str(threads)},
+            capture_output=True, text=True, check=True,
+        ).stdout
+        for threads in thread_counts
+    }

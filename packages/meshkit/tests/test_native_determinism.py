@@ -1,9 +1,7 @@
 """The native BVH (parallel build, batched queries), remesher and push-pull fill give the same bytes whatever the
 number of OpenMP threads."""
 
-import os
-import subprocess
-import sys
+from mesh_checks import outputs_per_thread_count
 
 SCRIPT = """
 import hashlib, numpy as np, trimesh, meshkit
@@ -19,11 +17,5 @@ print(hashlib.sha256(b"".join(np.ascontiguousarray(p).tobytes() for p in parts))
 
 
 def test_native_results_do_not_depend_on_the_thread_count():
-    digests = {
-        subprocess.run(
-            [sys.executable, "-c", SCRIPT], env=os.environ | {"OMP_NUM_THREADS": str(threads)},
-            capture_output=True, text=True, check=True,
-        ).stdout
-        for threads in (1, 2, 3)
-    }
+    digests = outputs_per_thread_count(SCRIPT)
     assert len(digests) == 1 and len(next(iter(digests)).strip()) == 64
