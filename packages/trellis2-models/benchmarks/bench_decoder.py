@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from profiling import print_profile
 from sparsetensor import SparseTensor
 from torch import nn
 from trellis2_models.loading import build_model
@@ -113,19 +114,6 @@ def main() -> None:
           f"| {peak:.2f} |")
     if args.profile:
         print_profile(lambda: decoder.decode_features(latent), device, args.profile)
-
-
-def print_profile(fn, device: torch.device, rows: int) -> None:
-    """Operator table of one call, sorted by device time (CPU time on a CPU run), to see where a decode goes."""
-    activities = [torch.profiler.ProfilerActivity.CPU]
-    if device.type == "cuda":
-        activities.append(torch.profiler.ProfilerActivity.CUDA)
-    with torch.inference_mode(), torch.profiler.profile(activities=activities) as profile:
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-    sort_by = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    print(profile.key_averages().table(sort_by=sort_by, row_limit=rows, max_name_column_width=60))
 
 
 if __name__ == "__main__":

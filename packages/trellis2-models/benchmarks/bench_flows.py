@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from profiling import print_profile
 from trellis2_models.loading import build_model
 
 DEFAULT_SPEC_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "spec" / "checkpoints"
@@ -102,6 +103,8 @@ def bench_ss_flow(args: argparse.Namespace, device: torch.device) -> None:
     cond = torch.randn(1, 37 if args.quick else 1029, model.cond_channels, device=device)
     ms, peak = time_forward(lambda: model(x, t, cond), device, args.repeats)
     report(f"ss flow {res**3} tokens ({cond.shape[1]} cond)", ms, peak)
+    if args.profile:
+        print_profile(lambda: model(x, t, cond), device, args.profile)
 
 
 def bench_slat_flow(args: argparse.Namespace, device: torch.device) -> None:
@@ -113,6 +116,8 @@ def bench_slat_flow(args: argparse.Namespace, device: torch.device) -> None:
         cond = torch.randn(1, cond_tokens, model.cond_channels, device=device)
         ms, peak = time_forward(lambda v=voxels, c=cond: model(v, t, c), device, args.repeats)
         report(f"SLat flow {tokens} tokens ({cond_tokens} cond)", ms, peak)
+        if args.profile and tokens == (QUICK_SLAT_TOKENS if args.quick else SLAT_TOKENS)[0][0]:
+            print_profile(lambda v=voxels, c=cond: model(v, t, c), device, args.profile)
 
 
 def main() -> None:
@@ -124,6 +129,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--spec-dir", type=Path, default=DEFAULT_SPEC_DIR)
     parser.add_argument("--compile", action="store_true", help="torch.compile each block (warm-up pays compilation)")
+    parser.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                        help="profile the ss flow and the smallest SLat case, printing the ROWS costliest operators")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
