@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+from sparsetensor.ops.fused_rope import rms_norm_rope
 from torch import nn
 
-from .rope import Rotation, apply_rope
+from .rope import Rotation
 from .tokens import Context, TokenLayout
 
 
@@ -18,9 +18,9 @@ class MultiHeadRMSNorm(nn.Module):
         self.scale = head_dim**0.5
         self.gamma = nn.Parameter(torch.ones(num_heads, head_dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalise `x` [..., H, D] over D and apply the gain."""
-        return (F.normalize(x.float(), dim=-1) * self.gamma * self.scale).to(x.dtype)
+    def forward(self, x: torch.Tensor, rotation: Rotation | None = None) -> torch.Tensor:
+        """Normalise `x` [..., L, H, D] over D and apply the gain, then the RoPE `rotation` when given (fused)."""
+        return rms_norm_rope(x, self.gamma, self.scale, rotation)
 
 
 class SelfAttention(nn.Module):
@@ -40,9 +40,9 @@ class SelfAttention(nn.Module):
         """Attend `x` ([B, L, C] or [N, C]) to itself; a RoPE `rotation` (see `rotation_from_phases`) is optional."""
         q, k, v = self.to_qkv(x).unflatten(-1, (3, self.num_heads, -1)).unbind(dim=-3)
         if hasattr(self, "q_rms_norm"):
-            q, k = self.q_rms_norm(q), self.k_rms_norm(k)
-        if rotation is not None:
-            q, k = apply_rope(q, rotation), apply_rope(k, rotation)
+            q, k = self.q_rms_norm(q, rotation), self.k_rms_norm(k, rotation)
+        elif rotation is not None:
+            q, k = rms_norm_rope(q, None, 1.0, rotation), rms_norm_rope(k, None, 1.0, rotation)
         return self.to_out(layout.self_attention(q, k, v).flatten(-2))
 
 

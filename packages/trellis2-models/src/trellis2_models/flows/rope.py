@@ -27,17 +27,9 @@ Rotation = tuple[torch.Tensor, torch.Tensor]
 
 
 def rotation_from_phases(phases: torch.Tensor) -> Rotation:
-    """Split complex phases [N, D/2] into contiguous real (cos, sin) tables shaped [N, 1, D/2] for `apply_rope`.
+    """Split complex phases [N, D/2] into contiguous real (cos, sin) tables shaped [N, 1, D/2], the layout
+    `sparsetensor.ops.fused_rope.rms_norm_rope` takes.
 
     Done once per forward pass so the blocks only see real tensors (cheaper, and compilable by torch.compile).
     """
     return phases.real.unsqueeze(-2).contiguous(), phases.imag.unsqueeze(-2).contiguous()
-
-
-def apply_rope(x: torch.Tensor, rotation: Rotation) -> torch.Tensor:
-    """Rotate consecutive channel pairs of `x` [..., N, H, D] by the (cos, sin) tables; computed in float32."""
-    cos, sin = rotation
-    pairs = x.float().unflatten(-1, (-1, 2))
-    first, second = pairs[..., 0], pairs[..., 1]
-    rotated = torch.stack([first * cos - second * sin, first * sin + second * cos], dim=-1)
-    return rotated.flatten(-2).to(x.dtype)

@@ -27,9 +27,9 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 class DenseTokens:
     """Layout of a dense batch [B, L, C] where every sample has the same number of tokens."""
 
-    def per_sample(self, values: torch.Tensor) -> torch.Tensor:
-        """Broadcast per-sample vectors [B, C] over the token axis."""
-        return values.unsqueeze(1)
+    def row_samples(self, x: torch.Tensor) -> dict:
+        """How rows of `x` [B, L, C] flattened to [B*L, C] map to samples (keyword arguments of the fused ops)."""
+        return {"rows_per_sample": x.shape[1]}
 
     def self_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Attention within each sample; q, k, v are [B, L, H, D]."""
@@ -57,9 +57,9 @@ class PackedTokens:
         is_sorted = bool((self.batch_index[1:] >= self.batch_index[:-1]).all()) if len(batch_index) > 1 else True
         self.order = None if is_sorted else torch.argsort(self.batch_index, stable=True)
 
-    def per_sample(self, values: torch.Tensor) -> torch.Tensor:
-        """Each token's per-sample vector from [B, C] (a broadcastable [1, C] when there is one sample)."""
-        return values if self.batch_size == 1 else values[self.batch_index]
+    def row_samples(self, x: torch.Tensor) -> dict:
+        """How rows of `x` [N, C] map to samples (keyword arguments of the fused ops)."""
+        return {"sample_index": None if self.batch_size == 1 else self.batch_index}
 
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         grouped = x if self.order is None else x[self.order]
@@ -86,5 +86,5 @@ class PackedTokens:
         return self._merge([_attend(qi, ki, vi) for qi, ki, vi in pieces])
 
 
-#: Either layout; the transformer blocks only use `per_sample`, `self_attention` and `cross_attention`.
+#: Either layout; the transformer blocks only use `row_samples`, `self_attention` and `cross_attention`.
 TokenLayout = DenseTokens | PackedTokens
