@@ -8,6 +8,7 @@ O-Voxel stores and the VAE predicts), exactly as upstream's extraction does.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -124,24 +125,52 @@ def _check_shapes(n: int, coords, offsets, flags, weights) -> None:
         raise ValueError(f"split_weight must have N={n} entries, got shape {list(weights.shape)}")
 
 
-def _extract_torch(coords, dual_vertices, intersected, split_weight, box, vs, gs):
-    """The vectorised extraction on the tensors' device (the GPU path)."""
+def _device_inputs(coords, dual_vertices, intersected, split_weight):
+    """Offsets (float32), flags (bool) and weights (float32 [N] or None) on the coords' device, shapes checked."""
     import torch
 
     dev = coords.device
     offs = torch.as_tensor(dual_vertices, device=dev).float()
     flags = torch.as_tensor(intersected, device=dev).bool()
+    weights = None if split_weight is None else torch.as_tensor(split_weight, device=dev).float().reshape(-1)
+    _check_shapes(coords.shape[0], coords, offs, flags, weights)
+    return offs, flags, weights
+
+
+def _extract_torch(coords, offs, flags, weights, box, vs, gs):
+    """The vectorised torch extraction on the tensors' device (the CPU-tensor path and the Triton path's reference)."""
+    import torch
+
+    dev = coords.device
     verts = (coords.float() + offs) * torch.as_tensor(vs, device=dev) + torch.as_tensor(box[0], device=dev)
-    weights = None if split_weight is None else torch.as_tensor(split_weight, device=dev).float()
-    n = coords.shape[0]
-    _check_shapes(n, coords, offs, flags, weights)
-    if n == 0:
+    if coords.shape[0] == 0:
         return verts, torch.zeros((0, 3), dtype=torch.int64, device=dev)
     quads = _edge_quads(coords, flags, gs)
     use_02 = _pick_split(quads, verts, weights)
     tri_02 = quads[:, torch.as_tensor(SPLIT_02, device=dev)]
     tri_13 = quads[:, torch.as_tensor(SPLIT_13, device=dev)]
     return verts, torch.where(use_02[:, None], tri_02, tri_13).reshape(-1, 3)
+
+
+def _extract_tensors(coords, dual_vertices, intersected, split_weight, box, vs, gs):
+    """Torch in, torch out: the Triton kernels for integer CUDA coords when Triton is installed, else (or with
+    OVOXEL_EXTRACT_BACKEND=torch) the torch path; both give identical output."""
+    import torch
+
+    offs, flags, weights = _device_inputs(coords, dual_vertices, intersected, split_weight)
+    backend = os.environ.get("OVOXEL_EXTRACT_BACKEND", "auto")
+    if backend not in ("auto", "torch"):
+        raise ValueError(f"OVOXEL_EXTRACT_BACKEND must be 'auto' or 'torch', got {backend!r}")
+    if backend == "auto" and coords.is_cuda and not coords.is_floating_point() and coords.dtype != torch.bool:
+        try:
+            from .extract_triton import extract_triton
+        except ImportError:  # Triton is optional
+            pass
+        else:
+            result = extract_triton(coords, offs, flags, weights, box[0], vs, gs)
+            if result is not None:
+                return result
+    return _extract_torch(coords, offs, flags, weights, box, vs, gs)
 
 
 def _extract_native(coords, dual_vertices, intersected, split_weight, box, vs, gs, num_threads: int):
@@ -166,5 +195,5 @@ def flexible_dual_grid_to_mesh(coords, dual_vertices, intersected, split_weight=
     torch in -> torch out on the same device (vectorised). Both give the same vertices and faces in the same order."""
     box, vs, gs = resolve_grid(to_numpy(aabb), grid_size, voxel_size)
     if is_tensor(coords):
-        return _extract_torch(coords, dual_vertices, intersected, split_weight, box, vs, gs)
+        return _extract_tensors(coords, dual_vertices, intersected, split_weight, box, vs, gs)
     return _extract_native(coords, dual_vertices, intersected, split_weight, box, vs, gs, num_threads)
