@@ -1,22 +1,23 @@
-// Which voxels each triangle touches, by the scan-line edge-crossing rule shared with the dual grid:
-// every crossing of the triangle with a grid line parallel to an axis marks the 4 voxels around that line.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
+// Triangle -> voxel pairs for attribute voxelization (see voxel_pairs.h for the crossing rule).
+#include "voxel_pairs.h"
 
 #include <algorithm>
 #include <array>
-#include <cstdint>
-#include <stdexcept>
-#include <vector>
+#include <utility>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
-namespace py = pybind11;
-
+namespace ovoxel_attr {
 namespace {
+
+constexpr uint64_t kMaxMarkedBox = uint64_t(1) << 24;  // larger boxes deduplicate by sorting instead
 
 struct Point {  // a vertex expressed in a rotated frame: a = across-row axis, b = row axis, c = depth axis
     double a, b, c;
 };
+
+using Voxel = std::array<int32_t, 3>;
 
 double lerp_at(double from, double to, double at, double value_from, double value_to) {
     if (from == to) return value_from;
@@ -28,14 +29,8 @@ int clamp_cell(double position, double step, int cells) {
     return std::clamp(static_cast<int>(position / step), 0, cells - 1);
 }
 
-struct Grid {
-    double step[3];
-    int cells[3];
-};
-
-// Collects the packed voxel keys touched while scanning one triangle along depth axis `depth`.
-void scan_axis(const std::array<std::array<double, 3>, 3>& tri, int depth, const Grid& grid,
-               std::vector<int64_t>& keys) {
+// Appends the voxels (with repeats) touched while scanning one triangle along depth axis `depth`.
+void scan_axis(const double tri[3][3], int depth, const Grid& grid, std::vector<Voxel>& out) {
     const int across = (depth + 1) % 3, row = (depth + 2) % 3;
     std::array<Point, 3> p;
     for (int k = 0; k < 3; ++k) p[k] = {tri[k][across], tri[k][row], tri[k][depth]};
@@ -63,11 +58,11 @@ void scan_axis(const std::array<std::array<double, 3>, 3>& tri, int depth, const
                 if (k < 0 || k >= grid.cells[depth]) continue;
                 for (int di = 0; di < 2; ++di) {
                     for (int dj = 0; dj < 2; ++dj) {
-                        int64_t v[3];
+                        Voxel v;
                         v[across] = i + di;
                         v[row] = j + dj;
                         v[depth] = k;
-                        keys.push_back((v[0] << 42) | (v[1] << 21) | v[2]);
+                        out.push_back(v);
                     }
                 }
             }
@@ -77,55 +72,78 @@ void scan_axis(const std::array<std::array<double, 3>, 3>& tri, int depth, const
     scan_half(middle, last, p[2], p[1], p[0]);
 }
 
-py::tuple triangle_voxel_pairs(py::array_t<float, py::array::c_style | py::array::forcecast> triangles,
-                               std::array<double, 3> voxel_size, std::array<int, 3> grid_size) {
-    if (triangles.ndim() != 3 || triangles.shape(1) != 3 || triangles.shape(2) != 3)
-        throw std::invalid_argument("triangles must have shape (F, 3, 3)");
-    for (int a = 0; a < 3; ++a) {
-        if (grid_size[a] < 1 || grid_size[a] >= (1 << 20)) throw std::invalid_argument("grid size out of range");
-        if (!(voxel_size[a] > 0)) throw std::invalid_argument("voxel size must be positive");
-    }
-    const Grid grid{{voxel_size[0], voxel_size[1], voxel_size[2]}, {grid_size[0], grid_size[1], grid_size[2]}};
-    const auto tri = triangles.unchecked<3>();
-    const py::ssize_t count = triangles.shape(0);
-    std::vector<int32_t> owners;
-    std::vector<int64_t> all_keys;
-    {
-        py::gil_scoped_release release;
-        std::vector<int64_t> keys;
-        for (py::ssize_t f = 0; f < count; ++f) {
-            std::array<std::array<double, 3>, 3> corners;
-            for (int v = 0; v < 3; ++v)
-                for (int a = 0; a < 3; ++a) corners[v][a] = tri(f, v, a);
-            keys.clear();
-            for (int depth = 0; depth < 3; ++depth) scan_axis(corners, depth, grid, keys);
-            std::sort(keys.begin(), keys.end());
-            keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-            all_keys.insert(all_keys.end(), keys.begin(), keys.end());
-            owners.insert(owners.end(), keys.size(), static_cast<int32_t>(f));
+// Scans triangles and appends each one's distinct voxels; repeats are dropped through a mark per cell of the
+// triangle's voxel box (reused between triangles), or by sorting when that box is huge.
+class TriangleScanner {
+public:
+    explicit TriangleScanner(const Grid& grid) : grid_(grid) {}
+
+    void add(const float* corners, uint32_t triangle, VoxelPairs& out) {
+        double tri[3][3];
+        for (int v = 0; v < 3; ++v)
+            for (int a = 0; a < 3; ++a) tri[v][a] = corners[3 * v + a];
+        raw_.clear();
+        for (int depth = 0; depth < 3; ++depth) scan_axis(tri, depth, grid_, raw_);
+        if (raw_.empty()) return;
+        Voxel low = raw_[0], high = raw_[0];
+        for (const Voxel& v : raw_) {
+            for (int a = 0; a < 3; ++a) {
+                low[a] = std::min(low[a], v[a]);
+                high[a] = std::max(high[a], v[a]);
+            }
         }
+        const uint64_t size[3] = {uint64_t(high[0] - low[0] + 1), uint64_t(high[1] - low[1] + 1),
+                                  uint64_t(high[2] - low[2] + 1)};
+        const uint64_t box = size[0] * size[1] * size[2];
+        const size_t before = out.key.size();
+        if (box > kMaxMarkedBox) {
+            for (const Voxel& v : raw_) out.key.push_back(grid_.key(v.data()));
+            std::sort(out.key.begin() + std::ptrdiff_t(before), out.key.end());
+            out.key.erase(std::unique(out.key.begin() + std::ptrdiff_t(before), out.key.end()), out.key.end());
+        } else {
+            auto cell = [&](const Voxel& v) {
+                return (uint64_t(v[0] - low[0]) * size[1] + uint64_t(v[1] - low[1])) * size[2] + uint64_t(v[2] - low[2]);
+            };
+            if (marks_.size() < box) marks_.resize(box, 0);
+            for (const Voxel& v : raw_) {
+                if (marks_[cell(v)]) continue;
+                marks_[cell(v)] = 1;
+                out.key.push_back(grid_.key(v.data()));
+            }
+            for (const Voxel& v : raw_) marks_[cell(v)] = 0;
+        }
+        out.triangle.insert(out.triangle.end(), out.key.size() - before, triangle);
     }
-    const py::ssize_t pairs = static_cast<py::ssize_t>(all_keys.size());
-    py::array_t<int32_t> owner_array(pairs);
-    py::array_t<int32_t> coord_array({pairs, py::ssize_t(3)});
-    auto owner_out = owner_array.mutable_unchecked<1>();
-    auto coord_out = coord_array.mutable_unchecked<2>();
-    const int64_t mask = (int64_t(1) << 21) - 1;
-    for (py::ssize_t n = 0; n < pairs; ++n) {
-        owner_out(n) = owners[n];
-        coord_out(n, 0) = static_cast<int32_t>(all_keys[n] >> 42);
-        coord_out(n, 1) = static_cast<int32_t>((all_keys[n] >> 21) & mask);
-        coord_out(n, 2) = static_cast<int32_t>(all_keys[n] & mask);
-    }
-    return py::make_tuple(owner_array, coord_array);
-}
+
+private:
+    const Grid& grid_;
+    std::vector<Voxel> raw_;
+    std::vector<uint8_t> marks_;
+};
 
 }  // namespace
 
-PYBIND11_MODULE(_attr, m) {
-    m.doc() = "Native helpers for PBR attribute voxelization.";
-    m.def("triangle_voxel_pairs", &triangle_voxel_pairs, py::arg("triangles"), py::arg("voxel_size"),
-          py::arg("grid_size"),
-          "For each triangle (coordinates relative to the grid origin), the distinct voxels its edge-line "
-          "crossings touch; returns (triangle ids int32 (M,), voxel coords int32 (M, 3)) grouped by triangle.");
+VoxelPairs triangle_voxel_pairs(const float* triangles, size_t count, const Grid& grid, int threads) {
+    const int blocks = std::max(1, std::min<int>(threads, int(count / 64) + 1));
+    std::vector<VoxelPairs> parts(blocks);
+#pragma omp parallel for schedule(static, 1) num_threads(threads)
+    for (int b = 0; b < blocks; ++b) {
+        TriangleScanner scanner(grid);
+        for (size_t f = count * size_t(b) / size_t(blocks); f < count * size_t(b + 1) / size_t(blocks); ++f)
+            scanner.add(triangles + 9 * f, uint32_t(f), parts[b]);
+    }
+    if (blocks == 1) return std::move(parts[0]);
+    VoxelPairs all;
+    size_t total = 0;
+    for (const auto& part : parts) total += part.key.size();
+    all.key.reserve(total);
+    all.triangle.reserve(total);
+    for (auto& part : parts) {
+        all.key.insert(all.key.end(), part.key.begin(), part.key.end());
+        all.triangle.insert(all.triangle.end(), part.triangle.begin(), part.triangle.end());
+        part = VoxelPairs();
+    }
+    return all;
 }
+
+}  // namespace ovoxel_attr

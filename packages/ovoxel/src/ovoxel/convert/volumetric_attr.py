@@ -2,18 +2,21 @@
 
 Every voxel touched by a triangle's grid-line crossings receives a sample of that triangle's material at the
 voxel centre projected onto the triangle; samples from all triangles are averaged with weight 1 - plane distance.
+Per-triangle frames and mip levels are computed here; the per-voxel work runs natively (ovoxel._attr).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._attr import triangle_voxel_pairs
+from .._attr import voxelize_attributes
 from ..mesh_loading import MeshPart, PbrMaterial, load_parts, scene_bounds
 from .grid_spec import resolve_grid
 from .texture_sampling import MipTexture
 
 ATTRIBUTE_CHANNELS = {"base_color": 3, "metallic": 1, "roughness": 1, "emissive": 3, "alpha": 1, "normal": 3}
+SLOTS = (  # texture slot order of the native voxelizer
+    "base_color_texture", "metallic_roughness_texture", "emissive_texture", "normal_texture")
 
 
 def _triangle_frames(corners: np.ndarray, uvs: np.ndarray, voxel_extent: float):
@@ -35,82 +38,33 @@ def _triangle_frames(corners: np.ndarray, uvs: np.ndarray, voxel_extent: float):
     return tangent, bitangent, normal, footprint
 
 
-def _barycentrics(points: np.ndarray, corners: np.ndarray, normal: np.ndarray):
-    """Unclamped barycentrics of `points` projected onto their triangles, and the signed plane distance."""
-    distance = np.einsum("ij,ij->i", points - corners[:, 0], normal)
-    projected = points - distance[:, None] * normal
-    ab, ac, ap = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], projected - corners[:, 0]
-    d00, d01, d11 = (ab * ab).sum(1), (ab * ac).sum(1), (ac * ac).sum(1)
-    d20, d21 = (ap * ab).sum(1), (ap * ac).sum(1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        denom = d00 * d11 - d01 * d01
-        v = (d11 * d20 - d01 * d21) / denom
-        w = (d00 * d21 - d01 * d20) / denom
-    return np.stack([1 - v - w, v, w], axis=1), distance
-
-
-def _textured(texture: MipTexture | None, channels: int, uv, level) -> np.ndarray:
-    """All channels of one texture at the samples (ones where the material has no such texture)."""
-    if texture is None:
-        return np.ones((len(uv), channels))
-    return texture.sample(uv[:, 0], uv[:, 1], level + np.log2(texture.size))
-
-
-def _material_samples(material: PbrMaterial, textures: dict, uv, footprint, mip_offset, frame, vertex_normal):
-    """glTF metal-roughness values for samples of one material; returns {attribute: float (n, C)}."""
-    level = np.log2(footprint) + mip_offset
-    base = _textured(textures["base"], 4, uv, level)
-    metal_rough = _textured(textures["mr"], 3, uv, level)
-    emissive = _textured(textures["emissive"], 3, uv, level)[:, :3] * material.emissive_factor
-    alpha = np.ones((len(uv), 1))
-    if material.alpha_mode != 0:
-        alpha = base[:, 3:4] * material.base_color_factor[3]
-        if material.alpha_mode == 1:
-            alpha = (alpha >= material.alpha_cutoff).astype(np.float64)
-    normal = vertex_normal
-    if textures["normal"] is not None:
-        local = _textured(textures["normal"], 3, uv, level) * 2 - 1
-        tangent, bitangent = frame
-        normal = local[:, :1] * tangent + local[:, 1:2] * bitangent + local[:, 2:3] * vertex_normal
-        normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-30)
-    return {"base_color": base[:, :3] * material.base_color_factor[:3],
-            "metallic": metal_rough[:, 2:3] * material.metallic_factor,
-            "roughness": metal_rough[:, 1:2] * material.roughness_factor,
-            "emissive": emissive, "alpha": alpha, "normal": normal}
-
-
-def _prepare_textures(material: PbrMaterial) -> dict:
-    def mip(image):
-        return None if image is None else MipTexture(image)
-    return {"base": mip(material.base_color_texture), "mr": mip(material.metallic_roughness_texture),
-            "emissive": mip(material.emissive_texture), "normal": mip(material.normal_texture)}
-
-
-def _part_samples(part: MeshPart, origin, voxel_size, grid_size, mip_offset):
-    """(voxel coords, weights, {attribute: values}) for every (triangle, voxel) pair of one part."""
+def _part_triangles(part: MeshPart, origin: np.ndarray, voxel_extent: float, mip_offset: float,
+                    textures: list[MipTexture | None]) -> dict[str, np.ndarray]:
+    """Per-triangle native inputs of one part; zero-area faces carry no surface and are dropped."""
     corners = part.vertices[part.faces] - origin
     solid = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1) > 0
-    if not solid.all():  # zero-area faces carry no surface; skip them
-        part = MeshPart(part.vertices, part.faces[solid], part.vertex_normals, part.uv, part.material)
-        corners = corners[solid]
-    owners, coords = triangle_voxel_pairs(corners.astype(np.float32), voxel_size.tolist(), grid_size.tolist())
-    if owners.size == 0:
-        return None
-    corners = corners.astype(np.float32).astype(np.float64)
-    uvs = np.zeros((len(part.faces), 3, 2)) if part.uv is None else part.uv[part.faces]
-    tangent, bitangent, normal, footprint = _triangle_frames(corners, uvs, float(voxel_size.max()))
-    centres = (coords + 0.5) * voxel_size
-    bary, distance = _barycentrics(centres, corners[owners], normal[owners])
-    uv = np.einsum("ij,ijk->ik", bary, uvs[owners])
-    vertex_normal = np.einsum("ij,ijk->ik", bary, part.vertex_normals[part.faces][owners])
-    values = _material_samples(part.material, _prepare_textures(part.material), uv, footprint[owners], mip_offset,
-                               (tangent[owners], bitangent[owners]), vertex_normal)
-    return coords, 1.0 - distance, values
+    faces, corners = part.faces[solid], corners[solid].astype(np.float32)
+    uvs = np.zeros((len(faces), 3, 2)) if part.uv is None else part.uv[faces]
+    tangent, bitangent, normal, footprint = _triangle_frames(corners.astype(np.float64), uvs, voxel_extent)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level = np.log2(footprint) + mip_offset
+    mip_levels = np.stack([level + (0.0 if t is None else np.log2(t.size)) for t in textures], axis=1)
+    return {"triangles": corners, "uvs": uvs, "normals": part.vertex_normals[faces],
+            "frames": np.stack([tangent, bitangent, normal], axis=1), "mip_levels": mip_levels}
 
 
-def _quantize(values: np.ndarray, signed: bool) -> np.ndarray:
-    scaled = (values * 0.5 + 0.5 if signed else values) * 255.0
-    return np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8)
+def _material_factors(material: PbrMaterial) -> np.ndarray:
+    """Base colour RGBA, metallic, roughness, emissive RGB and alpha cutoff as one float64 row."""
+    return np.concatenate([np.asarray(material.base_color_factor, np.float64)[:4],
+                           [material.metallic_factor, material.roughness_factor],
+                           np.asarray(material.emissive_factor, np.float64)[:3], [material.alpha_cutoff]])
+
+
+def _split_attributes(values: np.ndarray) -> dict[str, np.ndarray]:
+    """(N, 12) uint8 native output -> one contiguous array per attribute."""
+    ends = np.cumsum(list(ATTRIBUTE_CHANNELS.values()))
+    return {name: np.ascontiguousarray(values[:, end - channels:end])
+            for (name, channels), end in zip(ATTRIBUTE_CHANNELS.items(), ends, strict=True)}
 
 
 def textured_mesh_to_volumetric_attr(
@@ -123,26 +77,23 @@ def textured_mesh_to_volumetric_attr(
     """Voxelize a textured mesh's PBR materials: int32 (N, 3) coords and uint8 attributes (see ATTRIBUTE_CHANNELS).
 
     Give `grid_size` or `voxel_size`; `aabb` ((2, 3), default the mesh bounds) places the grid. Coordinates are
-    sorted lexicographically.
+    sorted lexicographically. Uses the OpenMP threads of the native extension; the result does not depend on them.
     """
     parts = load_parts(mesh_or_path)
     bounds = scene_bounds(parts) if aabb is None else None
     origin, voxel, cells = resolve_grid(aabb if aabb is not None else bounds, grid_size, voxel_size)
-    gathered = [s for s in (_part_samples(p, origin, voxel, cells, mip_level_offset) for p in parts) if s]
-    if not gathered:
-        return np.zeros((0, 3), np.int32), {k: np.zeros((0, c), np.uint8) for k, c in ATTRIBUTE_CHANNELS.items()}
-    coords = np.concatenate([g[0] for g in gathered])
-    weights = np.concatenate([g[1] for g in gathered])
-    keys = (coords[:, 0].astype(np.int64) << 42) | (coords[:, 1].astype(np.int64) << 21) | coords[:, 2]
-    unique_keys, slot = np.unique(keys, return_inverse=True)
-    total_weight = np.bincount(slot, weights=weights, minlength=unique_keys.size)
-    attrs = {}
-    for name, channels in ATTRIBUTE_CHANNELS.items():
-        values = np.concatenate([g[2][name] for g in gathered]) * weights[:, None]
-        summed = np.stack([np.bincount(slot, weights=values[:, c], minlength=unique_keys.size)
-                           for c in range(channels)], axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            attrs[name] = _quantize(summed / total_weight[:, None], signed=name == "normal")
-    mask = (1 << 21) - 1
-    out = np.stack([unique_keys >> 42, (unique_keys >> 21) & mask, unique_keys & mask], axis=1).astype(np.int32)
-    return out, attrs
+    textures, slots, tables = [], [], []
+    for index, part in enumerate(parts):
+        own = [None if getattr(part.material, s) is None else MipTexture(getattr(part.material, s)) for s in SLOTS]
+        slots.append([])
+        for texture in own:
+            slots[-1].append(-1 if texture is None else len(textures))
+            textures += [] if texture is None else [texture.native]
+        table = _part_triangles(part, origin, float(voxel.max()), mip_level_offset, own)
+        tables.append(table | {"material_ids": np.full(len(table["triangles"]), index, np.int32)})
+    inputs = {key: np.concatenate([t[key] for t in tables]) for key in tables[0]}
+    coords, values = voxelize_attributes(
+        **inputs, factors=np.stack([_material_factors(p.material) for p in parts]),
+        alpha_modes=np.array([p.material.alpha_mode for p in parts], np.int32), texture_slots=np.array(slots, np.int32),
+        textures=textures, voxel_size=voxel.tolist(), grid_size=cells.tolist())
+    return coords, _split_attributes(values)

@@ -1,0 +1,138 @@
+// PBR attribute voxelization (see attributes.h). Expressions keep the operation order of the previous numpy
+// implementation (no fused multiply-add, same association), so every voxel's bytes are unchanged.
+#include "attributes.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+namespace ovoxel_attr {
+namespace {
+
+constexpr int kRadixBits = 11;
+
+// Stable LSD radix sort of pairs by voxel key: pairs of one voxel stay in triangle order.
+void sort_by_key(VoxelPairs& pairs, uint64_t key_limit) {
+    int bits = 0;
+    while (bits < 64 && (key_limit - 1) >> bits) ++bits;
+    const size_t n = pairs.key.size();
+    std::vector<uint64_t> keys(n);
+    std::vector<uint32_t> triangles(n);
+    std::vector<size_t> start(size_t(1) << kRadixBits);
+    for (int shift = 0; shift < bits; shift += kRadixBits) {
+        const uint64_t mask = (uint64_t(1) << kRadixBits) - 1;
+        std::fill(start.begin(), start.end(), 0);
+        for (uint64_t key : pairs.key) ++start[(key >> shift) & mask];
+        size_t offset = 0;
+        for (size_t& s : start) offset += std::exchange(s, offset);
+        for (size_t i = 0; i < n; ++i) {
+            const size_t to = start[(pairs.key[i] >> shift) & mask]++;
+            keys[to] = pairs.key[i];
+            triangles[to] = pairs.triangle[i];
+        }
+        pairs.key.swap(keys);
+        pairs.triangle.swap(triangles);
+    }
+}
+
+// Material sample of triangle `f` at the centre of `voxel`: writes the plane weight and kAttributeChannels values.
+double sample_pair(const TriangleTable& table, const std::vector<Material>& materials, const Grid& grid, size_t f,
+                   const int32_t voxel[3], double values[kAttributeChannels]) {
+    double c[3][3];
+    for (int v = 0; v < 3; ++v)
+        for (int a = 0; a < 3; ++a) c[v][a] = table.corners[9 * f + 3 * v + a];
+    const double* tangent = table.frames + 9 * f;
+    const double* bitangent = tangent + 3;
+    const double* normal = tangent + 6;
+    double point[3];
+    for (int a = 0; a < 3; ++a) point[a] = (double(voxel[a]) + 0.5) * grid.step[a];
+    const double distance =
+        (point[0] - c[0][0]) * normal[0] + (point[1] - c[0][1]) * normal[1] + (point[2] - c[0][2]) * normal[2];
+    double ab[3], ac[3], ap[3];
+    for (int a = 0; a < 3; ++a) {
+        ab[a] = c[1][a] - c[0][a];
+        ac[a] = c[2][a] - c[0][a];
+        ap[a] = (point[a] - distance * normal[a]) - c[0][a];
+    }
+    auto dot = [](const double* l, const double* r) { return l[0] * r[0] + l[1] * r[1] + l[2] * r[2]; };
+    const double d00 = dot(ab, ab), d01 = dot(ab, ac), d11 = dot(ac, ac), d20 = dot(ap, ab), d21 = dot(ap, ac);
+    const double denom = d00 * d11 - d01 * d01;
+    const double v = (d11 * d20 - d01 * d21) / denom;
+    const double w = (d00 * d21 - d01 * d20) / denom;
+    const double bary[3] = {1 - v - w, v, w};
+    const double* uvs = table.uvs + 6 * f;
+    const double* vertex_normals = table.normals + 9 * f;
+    double uv[2], vertex_normal[3];
+    for (int k = 0; k < 2; ++k) uv[k] = bary[0] * uvs[k] + bary[1] * uvs[2 + k] + bary[2] * uvs[4 + k];
+    for (int k = 0; k < 3; ++k)
+        vertex_normal[k] = bary[0] * vertex_normals[k] + bary[1] * vertex_normals[3 + k] + bary[2] * vertex_normals[6 + k];
+
+    const Material& material = materials[size_t(table.material[f])];
+    double texel[kTextureSlots][kMaxChannels];
+    for (int slot = 0; slot < kTextureSlots; ++slot) {
+        if (const MipTexture* texture = material.textures[slot])
+            texture->sample(uv[0], uv[1], table.mip_levels[kTextureSlots * f + slot], texel[slot]);
+        else
+            std::fill(texel[slot], texel[slot] + kMaxChannels, 1.0);
+    }
+    for (int k = 0; k < 3; ++k) values[k] = texel[kBaseColor][k] * material.base_color[k];
+    values[3] = texel[kMetallicRoughness][2] * material.metallic;
+    values[4] = texel[kMetallicRoughness][1] * material.roughness;
+    for (int k = 0; k < 3; ++k) values[5 + k] = texel[kEmissive][k] * material.emissive[k];
+    values[8] = 1.0;
+    if (material.alpha_mode != 0) {
+        values[8] = texel[kBaseColor][3] * material.base_color[3];
+        if (material.alpha_mode == 1) values[8] = values[8] >= material.alpha_cutoff ? 1.0 : 0.0;
+    }
+    double* mapped = values + kNormalChannel;
+    if (material.textures[kNormalMap]) {
+        double local[3];
+        for (int k = 0; k < 3; ++k) local[k] = texel[kNormalMap][k] * 2 - 1;
+        for (int k = 0; k < 3; ++k)
+            mapped[k] = local[0] * tangent[k] + local[1] * bitangent[k] + local[2] * vertex_normal[k];
+        const double length = std::max(std::sqrt(dot(mapped, mapped)), 1e-30);
+        for (int k = 0; k < 3; ++k) mapped[k] /= length;
+    } else {
+        std::copy(vertex_normal, vertex_normal + 3, mapped);
+    }
+    return 1.0 - distance;
+}
+
+// Truncating uint8 quantization of a [0, 1] value (signed: [-1, 1]); NaN becomes 0.
+uint8_t quantize(double value, bool is_signed) {
+    double scaled = (is_signed ? value * 0.5 + 0.5 : value) * 255.0;
+    if (std::isnan(scaled)) return 0;
+    return uint8_t(std::min(std::max(scaled, 0.0), 255.0));
+}
+
+}  // namespace
+
+VoxelAttributes voxelize_attributes(const TriangleTable& table, size_t count, const std::vector<Material>& materials,
+                                    const Grid& grid, int threads) {
+    VoxelPairs pairs = triangle_voxel_pairs(table.corners, count, grid, threads);
+    sort_by_key(pairs, grid.voxel_count());
+    std::vector<size_t> group_start;
+    for (size_t i = 0; i < pairs.key.size(); ++i)
+        if (i == 0 || pairs.key[i] != pairs.key[i - 1]) group_start.push_back(i);
+    const size_t voxels = group_start.size();
+    group_start.push_back(pairs.key.size());
+
+    VoxelAttributes out{std::vector<int32_t>(3 * voxels), std::vector<uint8_t>(kAttributeChannels * voxels)};
+#pragma omp parallel for schedule(dynamic, 4096) num_threads(threads)
+    for (long long g = 0; g < (long long)voxels; ++g) {
+        int32_t* voxel = out.coords.data() + 3 * g;
+        grid.coords(pairs.key[group_start[g]], voxel);
+        double total_weight = 0.0, sums[kAttributeChannels] = {};
+        for (size_t i = group_start[g]; i < group_start[g + 1]; ++i) {
+            double values[kAttributeChannels];
+            const double weight = sample_pair(table, materials, grid, pairs.triangle[i], voxel, values);
+            total_weight += weight;
+            for (int c = 0; c < kAttributeChannels; ++c) sums[c] += values[c] * weight;
+        }
+        for (int c = 0; c < kAttributeChannels; ++c)
+            out.attributes[kAttributeChannels * g + c] = quantize(sums[c] / total_weight, c >= kNormalChannel);
+    }
+    return out;
+}
+
+}  // namespace ovoxel_attr

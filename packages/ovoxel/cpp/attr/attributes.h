@@ -1,0 +1,44 @@
+// Per-voxel PBR attributes: every (triangle, voxel) pair samples the triangle's material at the voxel centre
+// projected onto the triangle; a voxel averages its samples with weight 1 - plane distance, then quantizes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "texture.h"
+#include "voxel_pairs.h"
+
+namespace ovoxel_attr {
+
+// Output channels per voxel, in this order: base colour 3, metallic, roughness, emissive 3, alpha, normal 3.
+constexpr int kAttributeChannels = 12;
+constexpr int kNormalChannel = 9;
+enum TextureSlot { kBaseColor = 0, kMetallicRoughness = 1, kEmissive = 2, kNormalMap = 3, kTextureSlots = 4 };
+
+struct Material {
+    const MipTexture* textures[kTextureSlots];  // null where the material has no such texture
+    double base_color[4], metallic, roughness, emissive[3], alpha_cutoff;
+    int alpha_mode;  // 0 opaque, 1 mask, 2 blend
+};
+
+// Per-triangle inputs (views of caller-owned arrays, F triangles).
+struct TriangleTable {
+    const float* corners;         // (F, 3, 3) relative to the grid origin
+    const double* uvs;            // (F, 3, 2)
+    const double* normals;        // (F, 3, 3) vertex normals at the corners
+    const double* frames;         // (F, 3, 3) unit tangent, bitangent and face normal
+    const double* mip_levels;     // (F, 4) mip level of each texture slot
+    const int32_t* material;      // (F,)
+};
+
+struct VoxelAttributes {
+    std::vector<int32_t> coords;      // (N, 3), sorted lexicographically
+    std::vector<uint8_t> attributes;  // (N, kAttributeChannels)
+};
+
+// Each voxel sums its samples in triangle order, so the result does not depend on the number of threads.
+VoxelAttributes voxelize_attributes(const TriangleTable& triangles, size_t count, const std::vector<Material>& materials,
+                                    const Grid& grid, int threads);
+
+}  // namespace ovoxel_attr

@@ -1,0 +1,172 @@
+// Python bindings of the attribute voxelizer: voxel pairs, the texture sampler and the fused per-voxel pass.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "attributes.h"
+#include "texture.h"
+#include "voxel_pairs.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace py = pybind11;
+using namespace ovoxel_attr;
+
+namespace {
+
+template <typename T>
+using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+int resolve_threads(int requested) {
+#ifdef _OPENMP
+    return requested > 0 ? requested : omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+Grid make_grid(std::array<double, 3> voxel_size, std::array<int, 3> grid_size) {
+    for (int a = 0; a < 3; ++a) {
+        if (grid_size[a] < 1 || grid_size[a] >= (1 << 20)) throw std::invalid_argument("grid size out of range");
+        if (!(voxel_size[a] > 0)) throw std::invalid_argument("voxel size must be positive");
+    }
+    return {{voxel_size[0], voxel_size[1], voxel_size[2]}, {grid_size[0], grid_size[1], grid_size[2]}};
+}
+
+void check_shape(const py::array& array, std::vector<py::ssize_t> shape, py::ssize_t rows, const char* name) {
+    shape.insert(shape.begin(), rows);
+    bool ok = array.ndim() == py::ssize_t(shape.size());
+    for (size_t d = 0; ok && d < shape.size(); ++d) ok = array.shape(d) == shape[d];
+    if (!ok) throw std::invalid_argument(std::string(name) + " has the wrong shape");
+}
+
+py::tuple pairs_binding(Array<float> triangles, std::array<double, 3> voxel_size, std::array<int, 3> grid_size,
+                        int num_threads) {
+    if (triangles.ndim() != 3 || triangles.shape(1) != 3 || triangles.shape(2) != 3)
+        throw std::invalid_argument("triangles must have shape (F, 3, 3)");
+    const Grid grid = make_grid(voxel_size, grid_size);
+    VoxelPairs pairs;
+    {
+        py::gil_scoped_release release;
+        pairs = triangle_voxel_pairs(triangles.data(), size_t(triangles.shape(0)), grid, resolve_threads(num_threads));
+    }
+    const py::ssize_t n = py::ssize_t(pairs.key.size());
+    py::array_t<int32_t> owners(n);
+    py::array_t<int32_t> coords({n, py::ssize_t(3)});
+    int32_t* owner_out = owners.mutable_data();
+    int32_t* coord_out = coords.mutable_data();
+    for (py::ssize_t i = 0; i < n; ++i) {
+        owner_out[i] = int32_t(pairs.triangle[size_t(i)]);
+        grid.coords(pairs.key[size_t(i)], coord_out + 3 * i);
+    }
+    return py::make_tuple(owners, coords);
+}
+
+MipTexture make_texture(Array<uint8_t> image, int filter, int wrap) {
+    if (image.ndim() != 3) throw std::invalid_argument("texture must be a uint8 (H, W, C) array");
+    return MipTexture(image.data(), image.shape(0), image.shape(1), int(image.shape(2)), filter, wrap);
+}
+
+py::array_t<double> sample_binding(const MipTexture& texture, Array<double> u, Array<double> v, Array<double> level) {
+    const py::ssize_t n = u.size();
+    if (v.size() != n || level.size() != n) throw std::invalid_argument("u, v and mip_level must have one length");
+    py::array_t<double> out({n, py::ssize_t(texture.channels())});
+    double* dst = out.mutable_data();
+    const double *pu = u.data(), *pv = v.data(), *pl = level.data();
+    py::gil_scoped_release release;
+    for (py::ssize_t i = 0; i < n; ++i) texture.sample(pu[i], pv[i], pl[i], dst + i * texture.channels());
+    return out;
+}
+
+py::list levels_binding(const MipTexture& texture) {
+    py::list levels;
+    for (const TextureLevel& level : texture.levels()) {
+        py::array_t<uint8_t> array({py::ssize_t(level.height), py::ssize_t(level.width),
+                                    py::ssize_t(texture.channels())});
+        std::copy(level.texels.begin(), level.texels.end(), array.mutable_data());
+        levels.append(array);
+    }
+    return levels;
+}
+
+py::tuple attributes_binding(Array<float> triangles, Array<double> uvs, Array<double> normals, Array<double> frames,
+                             Array<double> mip_levels, Array<int32_t> material_ids, Array<double> factors,
+                             Array<int32_t> alpha_modes, Array<int32_t> texture_slots,
+                             const std::vector<const MipTexture*>& textures, std::array<double, 3> voxel_size,
+                             std::array<int, 3> grid_size, int num_threads) {
+    const py::ssize_t count = triangles.ndim() ? triangles.shape(0) : 0;
+    check_shape(triangles, {3, 3}, count, "triangles");
+    check_shape(uvs, {3, 2}, count, "uvs");
+    check_shape(normals, {3, 3}, count, "normals");
+    check_shape(frames, {3, 3}, count, "frames");
+    check_shape(mip_levels, {kTextureSlots}, count, "mip_levels");
+    check_shape(material_ids, {}, count, "material_ids");
+    const py::ssize_t parts = factors.ndim() ? factors.shape(0) : 0;
+    check_shape(factors, {10}, parts, "factors");
+    check_shape(alpha_modes, {}, parts, "alpha_modes");
+    check_shape(texture_slots, {kTextureSlots}, parts, "texture_slots");
+    std::vector<Material> materials(static_cast<size_t>(parts));
+    for (py::ssize_t p = 0; p < parts; ++p) {
+        Material& m = materials[size_t(p)];
+        const double* f = factors.data() + 10 * p;
+        std::copy(f, f + 4, m.base_color);
+        m.metallic = f[4];
+        m.roughness = f[5];
+        std::copy(f + 6, f + 9, m.emissive);
+        m.alpha_cutoff = f[9];
+        m.alpha_mode = alpha_modes.data()[p];
+        for (int s = 0; s < kTextureSlots; ++s) {
+            const int32_t index = texture_slots.data()[kTextureSlots * p + s];
+            if (index >= int32_t(textures.size())) throw std::invalid_argument("texture slot out of range");
+            m.textures[s] = index < 0 ? nullptr : textures[size_t(index)];
+            if (m.textures[s] && m.textures[s]->channels() < (s == kBaseColor ? 4 : 3))
+                throw std::invalid_argument("base colour textures need 4 channels, the others 3");
+        }
+    }
+    for (py::ssize_t f = 0; f < count; ++f)
+        if (material_ids.data()[f] < 0 || material_ids.data()[f] >= parts)
+            throw std::invalid_argument("material id out of range");
+    const TriangleTable table{triangles.data(), uvs.data(),        normals.data(),
+                              frames.data(),    mip_levels.data(), material_ids.data()};
+    const Grid grid = make_grid(voxel_size, grid_size);
+    VoxelAttributes result;
+    {
+        py::gil_scoped_release release;
+        result = voxelize_attributes(table, size_t(count), materials, grid, resolve_threads(num_threads));
+    }
+    const py::ssize_t voxels = py::ssize_t(result.coords.size() / 3);
+    py::array_t<int32_t> coords({voxels, py::ssize_t(3)});
+    py::array_t<uint8_t> attributes({voxels, py::ssize_t(kAttributeChannels)});
+    std::copy(result.coords.begin(), result.coords.end(), coords.mutable_data());
+    std::copy(result.attributes.begin(), result.attributes.end(), attributes.mutable_data());
+    return py::make_tuple(coords, attributes);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_attr, m) {
+    m.doc() = "Native PBR attribute voxelization: triangle/voxel pairs, texture sampling, per-voxel averaging.";
+    m.def("triangle_voxel_pairs", &pairs_binding, py::arg("triangles"), py::arg("voxel_size"), py::arg("grid_size"),
+          py::arg("num_threads") = 0,
+          "For each triangle (coordinates relative to the grid origin), the distinct voxels its edge-line "
+          "crossings touch; returns (triangle ids int32 (M,), voxel coords int32 (M, 3)) grouped by triangle.");
+    py::class_<MipTexture>(m, "MipTexture")
+        .def(py::init(&make_texture), py::arg("image"), py::arg("filter_mode"), py::arg("wrap"),
+             "uint8 (H, W, C) image, C <= 4; linear filtering builds the mip chain (square power-of-two side).")
+        .def("sample", &sample_binding, py::arg("u"), py::arg("v"), py::arg("mip_level"),
+             "float64 (n, C) samples in [0, 1] at UVs (origin bottom-left) and fractional mip levels.")
+        .def_property_readonly("levels", &levels_binding, "Copies of the mip levels, finest first.");
+    m.def("voxelize_attributes", &attributes_binding, py::arg("triangles"), py::arg("uvs"), py::arg("normals"),
+          py::arg("frames"), py::arg("mip_levels"), py::arg("material_ids"), py::arg("factors"),
+          py::arg("alpha_modes"), py::arg("texture_slots"), py::arg("textures"), py::arg("voxel_size"),
+          py::arg("grid_size"), py::arg("num_threads") = 0,
+          "Per-triangle arrays (see attributes.h) and per-material factors (base colour 4, metallic, roughness, "
+          "emissive 3, alpha cutoff), alpha modes and texture indices (-1: none); returns sorted voxel coords "
+          "int32 (N, 3) and uint8 attributes (N, 12).");
+}

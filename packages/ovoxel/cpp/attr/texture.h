@@ -1,0 +1,39 @@
+// A uint8 texture with glTF wrap modes, nearest or bilinear filtering and a truncating 2x2 box mip chain.
+// Arithmetic follows numpy's float32 bilinear blend and float64 mip blend step by step, so results are bit-exact
+// with the previous vectorised implementation.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace ovoxel_attr {
+
+enum Wrap { kWrapRepeat = 0, kWrapClamp = 1, kWrapMirror = 2 };
+enum Filter { kFilterNearest = 0, kFilterLinear = 1 };
+constexpr int kMaxChannels = 4;
+
+struct TextureLevel {
+    std::vector<uint8_t> texels;  // (height, width, channels) row-major
+    int64_t height, width;
+};
+
+class MipTexture {
+public:
+    // Linear textures must be square with a power-of-two side; they get mips down to 1x1. Nearest ones keep one level.
+    MipTexture(const uint8_t* image, int64_t height, int64_t width, int channels, int filter, int wrap);
+
+    int channels() const { return channels_; }
+    const std::vector<TextureLevel>& levels() const { return levels_; }
+
+    // All channels in [0, 1] at (u, v) (origin bottom-left) and a fractional mip level (non-finite means 0).
+    void sample(double u, double v, double mip_level, double* out) const;
+
+private:
+    int64_t wrap_index(int64_t index, int64_t extent) const;
+    void sample_linear(const TextureLevel& level, double u, double v, float* out) const;
+
+    int channels_, filter_, wrap_;
+    std::vector<TextureLevel> levels_;
+};
+
+}  // namespace ovoxel_attr

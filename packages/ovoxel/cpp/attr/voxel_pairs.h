@@ -1,0 +1,38 @@
+// Which voxels each triangle touches, by the scan-line edge-crossing rule shared with the dual grid:
+// every crossing of the triangle with a grid line parallel to an axis marks the 4 voxels around that line.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace ovoxel_attr {
+
+struct Grid {
+    double step[3];
+    int cells[3];
+
+    // Lexicographic (x, y, z) rank of a voxel: sorting keys sorts voxels by x, then y, then z.
+    uint64_t key(const int32_t v[3]) const {
+        return (uint64_t(v[0]) * uint64_t(cells[1]) + uint64_t(v[1])) * uint64_t(cells[2]) + uint64_t(v[2]);
+    }
+    void coords(uint64_t key, int32_t out[3]) const {
+        out[2] = int32_t(key % uint64_t(cells[2]));
+        key /= uint64_t(cells[2]);
+        out[1] = int32_t(key % uint64_t(cells[1]));
+        out[0] = int32_t(key / uint64_t(cells[1]));
+    }
+    uint64_t voxel_count() const { return uint64_t(cells[0]) * uint64_t(cells[1]) * uint64_t(cells[2]); }
+};
+
+// (triangle, voxel key) pairs: every triangle's distinct voxels, triangles in input order.
+struct VoxelPairs {
+    std::vector<uint32_t> triangle;
+    std::vector<uint64_t> key;
+};
+
+// Pairs of `count` triangles given as float32 (count, 3, 3) corners relative to the grid origin. The result is
+// the same for any number of threads (triangles are cut into contiguous blocks joined in order).
+VoxelPairs triangle_voxel_pairs(const float* triangles, size_t count, const Grid& grid, int threads);
+
+}  // namespace ovoxel_attr
