@@ -55,7 +55,7 @@ def test_layer_norm_kernel_matches_unfused(dtype, mode):
         scale = rand(samples, 6 * cols, dtype=dtype, seed=5)[:, cols:2 * cols]
         if mode == "packed_batch":
             index = torch.randint(0, samples, (rows,), generator=torch.Generator().manual_seed(6)).to(DEVICE)
-    args = (x, weight, bias, 1e-6, shift, scale, index, per_sample, activation)
+    args = (x, weight, bias, 1e-6, shift, scale, index, per_sample, activation, dtype)
     got = layer_norm_triton(*args)
     ref = layer_norm_reference(*args)
     assert_rounds_like(got, ref, dtype)
@@ -105,6 +105,16 @@ def test_reference_matches_the_textbook_formulas():
     torch.testing.assert_close(rotate_pairs(heads, (angle.cos(), angle.sin())).norm(dim=-1), heads.norm(dim=-1))
 
 
+def test_float32_output_from_half_input_skips_the_rounding():
+    x = rand(9, 24, dtype=torch.float16, seed=3, scale=4.0)
+    weight = rand(24, dtype=torch.float32, seed=4)
+    got = layer_norm_triton(x, weight, None, 1e-6, None, None, None, None, None, torch.float32)
+    expected = F.layer_norm(x.float(), (24,), weight, None, 1e-6)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert layer_norm(x.cpu(), weight.cpu(), eps=1e-6, out_dtype=torch.float32).dtype == torch.float32
+
+
 def test_bad_inputs_are_named():
     x = torch.randn(6, 4)
     with pytest.raises(ValueError, match="rows"):
@@ -126,6 +136,6 @@ def test_public_functions_dispatch_to_triton_when_asked(monkeypatch):
     x = rand(10, 32, dtype=torch.bfloat16, seed=1)
     gate = rand(1, 32, dtype=torch.bfloat16, seed=2)
     torch.testing.assert_close(layer_norm(x, eps=1e-6, shift=gate, scale=gate), layer_norm_triton(
-        x, None, None, 1e-6, gate, gate, None, None, None), rtol=0, atol=0)
+        x, None, None, 1e-6, gate, gate, None, None, None, x.dtype), rtol=0, atol=0)
     torch.testing.assert_close(gated_residual(x, x, gate), gated_residual_triton(x, x, gate, None, None), rtol=0,
                                atol=0)

@@ -1,6 +1,6 @@
-"""The flow blocks give the same velocities through the fused Triton kernels (layer norm + adaLN modulation, gated
-residual, QK RMS-norm + RoPE) as through the unfused torch expressions. Without a GPU the kernels run in the Triton
-CPU interpreter."""
+"""Flows and sparse VAE decoders give the same outputs through the fused Triton kernels (layer norm + adaLN
+modulation or SiLU, gated residual, QK RMS-norm + RoPE) as through the unfused torch expressions. Without a GPU the
+kernels run in the Triton CPU interpreter."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ pytest.importorskip("triton")
 
 from sparsetensor import SparseTensor  # noqa: E402
 from trellis2_models.loading import build_model  # noqa: E402
+from trellis2_models.sc_vaes import FlexiDualGridVaeDecoder  # noqa: E402
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 ARGS = {"in_channels": 4, "out_channels": 4, "model_channels": 32, "cond_channels": 8, "num_blocks": 2,
@@ -65,4 +66,27 @@ def test_sparse_flow_fused_equals_unfused_on_an_unsorted_two_sample_batch(monkey
 
     fused = velocities(monkeypatch, "triton", "SLatFlowModel", args, inputs)
     plain = velocities(monkeypatch, "torch", "SLatFlowModel", args, inputs)
+    assert relative_error(fused, plain) < tol
+
+
+@pytest.mark.parametrize("use_fp16", [False, True])
+def test_decoder_fused_equals_unfused(monkeypatch, use_fp16):
+    g = torch.Generator().manual_seed(3)
+    coords = torch.cat([torch.zeros(20, 1), torch.randperm(64, generator=g)[:20, None].repeat(1, 3) % 4], 1).int()
+    coords = torch.unique(coords, dim=0)
+    feats = torch.randn(len(coords), 8, generator=g)
+    levels = {"num_blocks": [1, 1], "block_type": ["SparseConvNeXtBlock3d"] * 2, "block_args": [{}, {}]}
+
+    def decode(backend: str) -> tuple[torch.Tensor, torch.Tensor]:
+        monkeypatch.setenv("SPARSETENSOR_FUSED_BACKEND", backend)
+        torch.manual_seed(0)
+        decoder = FlexiDualGridVaeDecoder(8, [32, 16], 8, up_block_type=["SparseResBlockC2S3d"], use_fp16=use_fp16,
+                                          **levels).to(DEVICE)
+        with torch.no_grad():
+            raw, logits = decoder.decode_features(SparseTensor(feats.to(DEVICE), coords.to(DEVICE)))
+        return raw.feats.double().cpu(), logits[0].double().cpu()
+
+    (fused, fused_logits), (plain, plain_logits) = decode("triton"), decode("torch")
+    tol = 2e-3 if use_fp16 else 1e-5
+    assert relative_error(fused_logits, plain_logits) < tol and fused.shape == plain.shape
     assert relative_error(fused, plain) < tol

@@ -59,11 +59,12 @@ def layer_norm(
     sample_index: torch.Tensor | None = None,
     rows_per_sample: int | None = None,
     activation: str | None = None,
+    out_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """Layer norm of each row of `x` [N, C] computed in float32 and cast to `x.dtype`, then optionally modulated,
-    `y * (1 + scale) + shift` with per-sample `scale`/`shift` [B, C] in `x.dtype`, then optionally SiLU.
+    """Layer norm of each row of `x` [N, C] computed in float32 and cast to `out_dtype` (default `x.dtype`), then
+    optionally modulated, `y * (1 + scale) + shift` with per-sample `scale`/`shift` [B, C], then optionally SiLU.
 
-    Equals `F.layer_norm(x.float(), (C,), weight, bias, eps).to(x.dtype)` followed by those steps in `x.dtype`.
+    Equals `F.layer_norm(x.float(), (C,), weight, bias, eps).to(out_dtype)` followed by those steps in `out_dtype`.
     """
     if x.ndim != 2:
         raise ValueError(f"layer_norm takes rows [N, C], got shape {tuple(x.shape)}")
@@ -75,19 +76,21 @@ def layer_norm(
     if fused_backend(x, weight, bias, shift, scale) == "triton" and x.numel():
         from .fused_norm_triton import layer_norm_triton
 
-        return layer_norm_triton(x, weight, bias, eps, shift, scale, sample_index, rows_per_sample, activation)
-    return layer_norm_reference(x, weight, bias, eps, shift, scale, sample_index, rows_per_sample, activation)
+        return layer_norm_triton(x, weight, bias, eps, shift, scale, sample_index, rows_per_sample, activation,
+                                 out_dtype or x.dtype)
+    return layer_norm_reference(x, weight, bias, eps, shift, scale, sample_index, rows_per_sample, activation,
+                                out_dtype or x.dtype)
 
 
-def layer_norm_reference(x, weight, bias, eps, shift, scale, sample_index, rows_per_sample, activation):
+def layer_norm_reference(x, weight, bias, eps, shift, scale, sample_index, rows_per_sample, activation, out_dtype):
     """The unfused torch expression `layer_norm` computes (see there)."""
     weight = None if weight is None else weight.float()
     bias = None if bias is None else bias.float()
-    y = F.layer_norm(x.float(), x.shape[-1:], weight, bias, eps).to(x.dtype)
+    y = F.layer_norm(x.float(), x.shape[-1:], weight, bias, eps).to(out_dtype)
     if scale is not None:
-        y = y * (1 + per_row(scale.to(x.dtype), len(x), sample_index, rows_per_sample))
+        y = y * (1 + per_row(scale.to(out_dtype), len(x), sample_index, rows_per_sample))
     if shift is not None:
-        y = y + per_row(shift.to(x.dtype), len(x), sample_index, rows_per_sample)
+        y = y + per_row(shift.to(out_dtype), len(x), sample_index, rows_per_sample)
     return F.silu(y) if activation == "silu" else y
 
 

@@ -99,14 +99,14 @@ def _row_block(n_cols: int) -> tuple[int, int, int]:
     return block_rows, block_cols, warps
 
 
-def layer_norm_triton(x, weight, bias, eps, shift, scale, sample_index, rows_per_sample, activation):
+def layer_norm_triton(x, weight, bias, eps, shift, scale, sample_index, rows_per_sample, activation, out_dtype):
     """Launch the fused layer norm on rows `x` [N, C] (see `fused_norm.layer_norm`)."""
     x = _rows(x)
     n_rows, n_cols = x.shape
-    out = torch.empty((n_rows, n_cols), dtype=x.dtype, device=x.device)
+    out = torch.empty((n_rows, n_cols), dtype=out_dtype, device=x.device)
     mode, index, per_sample = _sample_args(sample_index, rows_per_sample, x)
-    shift = None if shift is None else _rows(shift.to(x.dtype))
-    scale = None if scale is None else _rows(scale.to(x.dtype))
+    shift = None if shift is None else _rows(shift.to(out_dtype))
+    scale = None if scale is None else _rows(scale.to(out_dtype))
     if shift is not None and scale is not None and shift.stride(0) != scale.stride(0):
         shift, scale = shift.contiguous(), scale.contiguous()
     modulation = scale if scale is not None else shift

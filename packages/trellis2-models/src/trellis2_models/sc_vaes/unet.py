@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from sparsetensor import SparseTensor
 from sparsetensor.nn import SparseConv3d
+from sparsetensor.ops.fused_norm import layer_norm
 from torch import nn
 
 from .blocks import UP_BLOCKS, block_class
@@ -85,7 +85,7 @@ class SparseUnetVaeEncoder(_MixedPrecision):
         for level in self.blocks:
             for block in level:
                 h = block(h)
-        moments = self.to_latent(F.layer_norm(h.feats.float(), h.feats.shape[-1:]))
+        moments = self.to_latent(layer_norm(h.feats, out_dtype=torch.float32))
         mean, logvar = moments.chunk(2, dim=-1)
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean) if sample_posterior else mean
         latent = h.replace(z)
@@ -157,7 +157,7 @@ class SparseUnetVaeDecoder(_MixedPrecision):
                 raise ValueError(f"need {self.num_upsamplings} guide subdivisions, got {len(guide_subs)}")
             guide_subs = [g.feats if isinstance(g, SparseTensor) else g for g in guide_subs]
         h, logits = self._run_levels(latent, len(self.blocks), guide_subs)
-        out = self.output_layer(F.layer_norm(h.feats.float(), h.feats.shape[-1:]))
+        out = self.output_layer(layer_norm(h.feats, out_dtype=torch.float32))
         return h.replace(out), logits
 
     def forward(self, latent: SparseTensor, guide_subs: list[torch.Tensor] | None = None) -> SparseTensor:
