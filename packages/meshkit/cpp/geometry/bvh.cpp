@@ -151,6 +151,18 @@ TriangleBVH::TriangleBVH(const double* vertices, int64_t num_vertices, const int
     tri_.swap(ordered);
 }
 
+void TriangleBVH::copy_nodes(float* boxes, int32_t* links) const {
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+        const Node& n = nodes_[i];
+        std::copy_n(&n.lo[0][0], 6, boxes + 12 * i);
+        std::copy_n(&n.hi[0][0], 6, boxes + 12 * i + 6);
+        for (int h = 0; h < 2; ++h) {
+            links[4 * i + h] = n.child[h];
+            links[4 * i + 2 + h] = n.count[h];
+        }
+    }
+}
+
 int32_t TriangleBVH::inner_nodes(int32_t items) const {
     return items <= kLeafSize ? 0 : inner_count_.at(items);
 }

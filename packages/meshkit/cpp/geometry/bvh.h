@@ -35,6 +35,14 @@ public:
 
     int64_t num_faces() const { return static_cast<int64_t>(face_id_.size()); }
 
+    // Flat copies of the tree for traversal elsewhere (meshkit's GPU kernels): per node its two child slots' boxes
+    // (12 floats: lo of slot 0 and 1, then hi of slot 0 and 1) and links (child0, child1, count0, count1); the
+    // triangles (9 doubles each) and their input face ids are in tree order, which leaf ranges index.
+    int64_t num_nodes() const { return static_cast<int64_t>(nodes_.size()); }
+    void copy_nodes(float* boxes, int32_t* links) const;
+    const std::vector<double>& tree_triangles() const { return tri_; }
+    const std::vector<int64_t>& tree_faces() const { return face_id_; }
+
 private:
     // A child slot: an inner node index (count 0) or a leaf range [first, first + count) of tree-ordered triangles.
     struct alignas(64) Node {

@@ -71,6 +71,17 @@ public:
         return to_array(std::move(hits), {n});
     }
 
+    // (boxes (N, 12) float32, links (N, 4) int32, triangles (F, 9) float64, faces (F,) int64): see TriangleBVH.
+    py::tuple arrays() const {
+        const int64_t n = bvh_.num_nodes(), f = bvh_.num_faces();
+        std::vector<float> boxes(12 * n);
+        std::vector<int32_t> links(4 * n);
+        bvh_.copy_nodes(boxes.data(), links.data());
+        return py::make_tuple(to_array(std::move(boxes), {n, 12}), to_array(std::move(links), {n, 4}),
+                              to_array(std::vector<double>(bvh_.tree_triangles()), {f, 9}),
+                              to_array(std::vector<int64_t>(bvh_.tree_faces()), {f}));
+    }
+
     const TriangleBVH& tree() const { return bvh_; }
 
 private:
@@ -143,7 +154,8 @@ PYBIND11_MODULE(_geometry, m) {
         .def("closest_point", &PyBVH::closest_point, py::arg("points"),
              "(distance, face, barycentric, closest point) for each query point.")
         .def("count_crossings", &PyBVH::count_crossings, py::arg("origins"), py::arg("directions"),
-             "Number of triangles each ray crosses in front of its origin.");
+             "Number of triangles each ray crosses in front of its origin.")
+        .def("arrays", &PyBVH::arrays, "(boxes, links, triangles, faces): the tree as flat arrays, triangles in tree order.");
     m.def("connected_components", &connected_components, py::arg("n"), py::arg("pairs"));
     m.def("face_components", &face_components, py::arg("faces"), py::arg("num_vertices"),
           "Component label per face (numbered by first face); faces sharing an edge are connected.");
