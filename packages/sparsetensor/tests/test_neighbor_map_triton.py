@@ -2,7 +2,9 @@
 
 import gc
 import os
+import sys
 import weakref
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +17,8 @@ pytest.importorskip("triton")
 from sparsetensor.ops import build_neighbor_map, kernel_offsets  # noqa: E402
 from sparsetensor.ops.conv import neighbor_map_backend  # noqa: E402
 from sparsetensor.ops.conv_triton import submanifold_conv3d_triton  # noqa: E402
+from sparsetensor.ops.lookup import key_extent  # noqa: E402
+from sparsetensor.ops.neighbor_map_triton import build_neighbor_map_triton  # noqa: E402
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -46,6 +50,7 @@ def brute_force(coords, kernel_size, dilation=1):
         ([80, 60], 5, 2, (3, 1, 5), 1),
         ([216], 6, 0, 3, 1),  # the full 6^3 cube: every interior neighbour exists, long probe chains
         ([50, 40], 5, 0, (1, 1, 3), 2),  # three offsets along z, padded to four lanes
+        ([120, 90], 12, 1, 3, 6),  # offsets of 6 reach past the neighbouring 4^3 brick
     ],
 )
 def test_triton_map_equals_torch_and_brute_force(monkeypatch, counts, res, offset, kernel_size, dilation):
@@ -54,6 +59,29 @@ def test_triton_map_equals_torch_and_brute_force(monkeypatch, counts, res, offse
     assert torch.equal(got, reference)
     assert torch.equal(reference, brute_force(coords, kernel_size, dilation))
     assert 0 < (got >= 0).float().mean() < 1
+
+
+@pytest.mark.parametrize("brick_bits", [0, 1, 2, 3])
+@pytest.mark.parametrize("tile", [128, 1024])
+def test_every_brick_size_and_tile_on_sorted_and_shuffled_coords(brick_bits, tile):
+    shuffled = random_coords([90, 60], 7, torch.Generator().manual_seed(11), offset=3)
+    keys = ((shuffled[:, 0] * 16 + shuffled[:, 1]) * 16 + shuffled[:, 2]) * 16 + shuffled[:, 3]
+    for coords in (shuffled, shuffled[keys.argsort()]):  # sorted rows share bricks along a tile
+        offsets = kernel_offsets(3)
+        got = build_neighbor_map_triton(coords.to(DEVICE), offsets, key_extent(coords, 1), 1, tile=tile,
+                                        brick_bits=brick_bits)
+        assert torch.equal(got.cpu(), brute_force(coords, 3))
+
+
+def test_benchmark_row_times_old_and_new_and_checks_equal_maps():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        from bench_neighbor_map import bench_row
+    finally:
+        sys.path.pop(0)
+    row = bench_row(6, 3, DEVICE, repeats=1, sweep=False)
+    assert row[:2] == ["6", "27"] and int(row[2].replace(",", "")) > 50
+    assert all(float(cell) > 0 for cell in row[3:7]) and row[7] == "yes"
 
 
 def test_large_coordinates_and_int64_coords(monkeypatch):

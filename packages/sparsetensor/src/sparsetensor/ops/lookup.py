@@ -9,16 +9,17 @@ import torch
 DUPLICATE_VOXELS = "coords contain duplicate voxels; a neighbour map needs unique (batch, x, y, z) rows"
 
 
-def key_extent(coords: torch.Tensor, margin: int) -> tuple[int, int, int]:
-    """Per-axis key extent (largest coordinate + 2 * margin + 1) of non-empty `coords` [N, 4], as VoxelLookup uses.
+def key_extent(coords: torch.Tensor, margin: int) -> tuple[int, int, int, int]:
+    """Key extent of non-empty `coords` [N, 4]: the batch count, then per axis the largest coordinate + 2 * margin + 1
+    (as VoxelLookup uses).
 
     Checks on the host that the keys are exact: coordinates must be non-negative and every key must fit in int64.
     """
     low, high = torch.stack(coords.long().aminmax(dim=0)).tolist()
     if min(low) < 0:
         raise ValueError(f"coords must be non-negative, got a minimum of {min(low)}")
-    extent = tuple(h + 2 * margin + 1 for h in high[1:])
-    if (high[0] + 1) * math.prod(extent) > 2**63:
+    extent = (high[0] + 1, *(h + 2 * margin + 1 for h in high[1:]))
+    if math.prod(extent) > 2**63:
         raise ValueError(f"coords up to {high} are too large for 64-bit voxel keys")
     return extent  # type: ignore[return-value]
 
