@@ -185,7 +185,8 @@ def _faces_kernel(order_ptr, valid_ptr, neighbours_ptr, ends_ptr, counts_ptr, ve
 def extract_triton(coords: torch.Tensor, offsets: torch.Tensor, flags: torch.Tensor, weights: torch.Tensor | None,
                    aabb_min, voxel_size, grid_size) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(vertices [N, 3] float32, faces [F, 3] int64) exactly as the torch path, or None when a coordinate lies
-    outside [0, grid_size + 2) (not an O-Voxel; the caller then runs the torch path, which defines that case).
+    outside [0, grid_size + 2) (not an O-Voxel) or N >= 2^31 / 3 (rows and quad slots are int32 here); the caller then
+    runs the torch path, which defines those cases.
 
     Takes checked inputs: integer coords [N, 3], float32 offsets [N, 3], bool flags [N, 3], float32 weights [N] or
     None. Syncs with the host once, for the face count.
@@ -194,6 +195,8 @@ def extract_triton(coords: torch.Tensor, offsets: torch.Tensor, flags: torch.Ten
     if n == 0:
         return torch.zeros((0, 3), dtype=torch.float32, device=device), torch.zeros((0, 3), dtype=torch.int64,
                                                                                       device=device)
+    if 3 * n >= 2**31:
+        return None
     if coords.dtype not in (torch.int32, torch.int64):
         coords = coords.long()
     coords, offsets = coords.contiguous(), offsets.contiguous()
@@ -214,7 +217,7 @@ def extract_triton(coords: torch.Tensor, offsets: torch.Tensor, flags: torch.Ten
     neighbours = torch.empty((n, 9), dtype=torch.int32, device=device)
     counts = torch.empty((3, n_blocks), dtype=torch.int32, device=device)
     _quads_kernel[(n_blocks,)](order, sorted_keys, flags, table, valid, neighbours, counts, n, span[1], span[2],
-                               capacity - 1, n_blocks, BLOCK=_BLOCK)
+                               capacity - 1, n_blocks, BLOCK=_BLOCK, num_warps=8)
     ends = torch.cumsum(counts.reshape(-1), 0, dtype=torch.int32)
     quads, bad = torch.cat([ends[-1:], outside]).tolist()
     if bad:
