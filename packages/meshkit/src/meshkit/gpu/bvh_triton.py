@@ -227,7 +227,7 @@ class DeviceBVH:
             sorted_points = points[order].contiguous()
             _closest_kernel[(triton.cdiv(n, _BLOCK),)](
                 sorted_points, self.boxes, self.links, self.triangles, self.faces, n, distance, face, bary, closest,
-                BLOCK=_BLOCK, DEPTH=self.depth, enable_fp_fusion=False)
+                BLOCK=_BLOCK, DEPTH=self.depth, num_warps=max(1, _BLOCK // 32), enable_fp_fusion=False)
             inverse = torch.empty_like(order)
             inverse[order] = torch.arange(n, device=device)
             distance, face, bary, closest = distance[inverse], face[inverse], bary[inverse], closest[inverse]
