@@ -1,5 +1,5 @@
-"""Triton kernel behind `fused_rope.rms_norm_rope`: each program handles a block of (token, head) vectors, split
-into their even and odd channels (the rotation pairs)."""
+"""Triton kernel behind `fused_rope.rms_norm_rope`: each program loads a block of whole (token, head) vectors
+(contiguous, vectorised loads), normalises them and splits them into even/odd channels for the rotation."""
 
 from __future__ import annotations
 
@@ -15,30 +15,24 @@ def _rms_norm_rope_kernel(
     HAS_GAMMA: tl.constexpr, HAS_ROTATION: tl.constexpr, HALF: tl.constexpr, BLOCK_V: tl.constexpr,
 ):
     vectors = (tl.program_id(0) * BLOCK_V + tl.arange(0, BLOCK_V)).to(tl.int64)
-    pairs = tl.arange(0, HALF)
+    channels = tl.arange(0, 2 * HALF)
     ok = (vectors < n_vectors)[:, None]
     rows = vectors // n_heads
     heads = vectors % n_heads
-    base = (rows * row_stride + heads * head_stride)[:, None] + 2 * pairs[None, :]
     out_type = out_ptr.dtype.element_ty
-    even = tl.load(x_ptr + base, mask=ok, other=0.0).to(tl.float32)
-    odd = tl.load(x_ptr + base + 1, mask=ok, other=0.0).to(tl.float32)
+    x = tl.load(x_ptr + (rows * row_stride + heads * head_stride)[:, None] + channels[None, :], mask=ok, other=0.0)
+    x = x.to(tl.float32)
     if HAS_GAMMA:
-        norm = tl.sqrt(tl.sum(even * even, axis=1) + tl.sum(odd * odd, axis=1))
-        denominator = tl.maximum(norm, 1e-12)[:, None]
-        gamma_base = heads[:, None] * (2 * HALF) + 2 * pairs[None, :]
-        even = even / denominator * tl.load(gamma_ptr + gamma_base, mask=ok, other=0.0) * scale
-        odd = odd / denominator * tl.load(gamma_ptr + gamma_base + 1, mask=ok, other=0.0) * scale
-        even = even.to(out_type).to(tl.float32)
-        odd = odd.to(out_type).to(tl.float32)
+        norm = tl.sqrt(tl.sum(x * x, axis=1))
+        gamma = tl.load(gamma_ptr + heads[:, None] * (2 * HALF) + channels[None, :], mask=ok, other=0.0)
+        x = (x / tl.maximum(norm, 1e-12)[:, None] * gamma * scale).to(out_type).to(tl.float32)
     if HAS_ROTATION:
-        table = ((rows % n_positions) * HALF)[:, None] + pairs[None, :]
+        even, odd = tl.split(tl.reshape(x, (BLOCK_V, HALF, 2)))
+        table = ((rows % n_positions) * HALF)[:, None] + tl.arange(0, HALF)[None, :]
         cos = tl.load(cos_ptr + table, mask=ok, other=1.0)
         sin = tl.load(sin_ptr + table, mask=ok, other=0.0)
-        even, odd = even * cos - odd * sin, even * sin + odd * cos
-    out_base = vectors[:, None] * (2 * HALF) + 2 * pairs[None, :]
-    tl.store(out_ptr + out_base, even.to(out_type), mask=ok)
-    tl.store(out_ptr + out_base + 1, odd.to(out_type), mask=ok)
+        x = tl.reshape(tl.join(even * cos - odd * sin, even * sin + odd * cos), (BLOCK_V, 2 * HALF))
+    tl.store(out_ptr + vectors[:, None] * (2 * HALF) + channels[None, :], x.to(out_type), mask=ok)
 
 
 def _as_rows(x: torch.Tensor) -> torch.Tensor:
