@@ -80,6 +80,17 @@ def test_duplicate_voxels_resolve_to_the_first_row():
     assert_identical(coords, offsets, flags, grid=6)
 
 
+def test_strided_inputs_are_read_by_their_strides():
+    coords, offsets, flags, weights = random_grid(5, grid=6)
+    columns = np.stack([weights, -weights], 1)  # the weights as a strided column view, offsets transposed twice
+    (v_ref, f_ref), _ = run_both(coords, offsets, flags, weights, grid=6)
+    box, size, shape = resolve_grid(AABB, 6)
+    args = [torch.as_tensor(a).to(DEVICE) for a in (coords.T.copy(), offsets.T.copy(), flags, columns)]
+    inputs = _device_inputs(args[0].T, args[1].T, args[2], args[3][:, 0])
+    v, f = extract_triton(args[0].T, *inputs, box[0], size, shape)
+    assert torch.equal(v.cpu(), v_ref) and torch.equal(f.cpu(), f_ref) and len(f) > 50
+
+
 def test_dense_block_ties_take_diagonal_02():
     # Flat quads tie (cosines equal), and the float64 tie rule must send every one of them to diagonal 0-2.
     coords = np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3)

@@ -18,7 +18,7 @@ from .flexible_dual_grid import QUAD_NEIGHBOURS, SPLIT_02, SPLIT_13
 
 _EMPTY = tl.constexpr(2**63 - 1)  # free slot key and "no row yet"; keys of in-grid voxels are < 2^61
 _NEVER = tl.constexpr(-2)  # compare value no slot holds, so the CAS of a finished lane writes nothing
-_BLOCK = 256
+_BLOCK = 128  # rows per program; with 8 warps for the probe tile and 4 for faces, ~100 registers, no spills (sm_90)
 # Sizes that change with every grid: no value specialisation, so a new voxel count never triggers a recompile.
 _SIZE_ARGS = ["n", "span0", "span1", "span2", "slot_mask", "n_blocks"]
 
@@ -200,6 +200,7 @@ def extract_triton(coords: torch.Tensor, offsets: torch.Tensor, flags: torch.Ten
     if coords.dtype not in (torch.int32, torch.int64):
         coords = coords.long()
     coords, offsets = coords.contiguous(), offsets.contiguous()
+    weights = None if weights is None else weights.contiguous()
     flags = flags.contiguous().view(torch.uint8)
     span = [int(s) + 2 for s in grid_size]
     narrow = span[0] * span[1] * span[2] <= 2**31  # in-grid keys fit int32, which sorts faster
