@@ -1,7 +1,8 @@
 import pytest
 import torch
 from sparsetensor import SparseTensor, VarLenTensor
-from sparsetensor.ops import scaled_dot_product_attention
+from sparsetensor.ops import attention as attention_module
+from sparsetensor.ops import attention_backend, scaled_dot_product_attention
 
 
 def naive(q, k, v):
@@ -59,3 +60,37 @@ def test_sparse_tensor_qkv_keeps_coords():
     f = qkv.feats[:2]
     torch.testing.assert_close(out.feats[:2], naive(f[:, 0], f[:, 1], f[:, 2]))
     torch.testing.assert_close(out.feats[2], qkv.feats[2, 2])
+
+
+@pytest.mark.parametrize("hopper", [True, False])
+@pytest.mark.parametrize("flash_attn_installed", [True, False])
+def test_auto_backend_choice_on_cuda(monkeypatch, hopper, flash_attn_installed):
+    monkeypatch.delenv("SPARSETENSOR_ATTN_BACKEND", raising=False)
+    monkeypatch.setattr(attention_module, "_cudnn_preferred", lambda device: hopper)
+    real_find_spec = attention_module.importlib.util.find_spec
+    monkeypatch.setattr(attention_module.importlib.util, "find_spec",
+                        lambda name: object() if name == "flash_attn" and flash_attn_installed
+                        else None if name == "flash_attn" else real_find_spec(name))
+    cuda, half = torch.device("cuda"), torch.float16
+    one_launch = "flash_attn" if flash_attn_installed else "varlen"
+    few_long = "cudnn" if hopper else one_launch
+    assert attention_backend(cuda, half, 64, [2458, 1638]) == few_long
+    assert attention_backend(cuda, torch.bfloat16, 128, [1024] * 8) == few_long
+    assert attention_backend(cuda, half, 64, [1024] * 9) == one_launch  # many sequences: one launch
+    assert attention_backend(cuda, half, 64, [4000, 10]) == few_long  # the mean length decides
+    assert attention_backend(cuda, half, 64, [600, 400]) == one_launch  # short sequences: one launch
+    assert attention_backend(cuda, torch.float32, 64, [4096]) == "sdpa"  # no fp32 flash/varlen kernels
+    assert attention_backend(cuda, half, 74, [4096]) == "sdpa"  # head dim not a multiple of 8
+    assert attention_backend(torch.device("cpu"), half, 64, [4096]) == "math"
+    monkeypatch.setenv("SPARSETENSOR_ATTN_BACKEND", "varlen")
+    assert attention_backend(torch.device("cpu"), half, 64, [4096]) == "varlen"
+
+
+def test_cudnn_backend_name_runs_sdpa_per_sequence_on_cpu(monkeypatch):
+    q, k, v = seqs([5, 0, 7], seed=5), seqs([5, 0, 7], seed=6), seqs([5, 0, 7], seed=7)
+    qkv = VarLenTensor.from_tensor_list([torch.stack(t, 1) for t in zip(q, k, v, strict=True)])
+    monkeypatch.setenv("SPARSETENSOR_ATTN_BACKEND", "cudnn")
+    out = scaled_dot_product_attention(qkv).to_tensor_list()
+    assert out[1].shape == (0, 2, 4)
+    for i in (0, 2):
+        torch.testing.assert_close(out[i], naive(q[i], k[i], v[i]))
