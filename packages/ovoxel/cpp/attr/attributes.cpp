@@ -46,8 +46,9 @@ double sample_pair(const TriangleTable& table, const std::vector<Material>& mate
     const double* normal = tangent + 6;
     double point[3];
     for (int a = 0; a < 3; ++a) point[a] = (double(voxel[a]) + 0.5) * grid.step[a];
+    // Summed x, z, then y: the association numpy's einsum used for this dot product in the previous implementation.
     const double distance =
-        (point[0] - c[0][0]) * normal[0] + (point[1] - c[0][1]) * normal[1] + (point[2] - c[0][2]) * normal[2];
+        ((point[0] - c[0][0]) * normal[0] + (point[2] - c[0][2]) * normal[2]) + (point[1] - c[0][1]) * normal[1];
     double ab[3], ac[3], ap[3];
     for (int a = 0; a < 3; ++a) {
         ab[a] = c[1][a] - c[0][a];
@@ -117,9 +118,17 @@ VoxelAttributes voxelize_attributes(const TriangleTable& table, size_t count, co
     const size_t voxels = group_start.size();
     group_start.push_back(pairs.key.size());
 
+    // Voxels are evaluated in the order of their first triangle, so texture reads follow the mesh (cache-friendly);
+    // each voxel still sums its own pairs in triangle order and writes its own output row.
+    std::vector<size_t> by_triangle(voxels), first_of_triangle(count + 1, 0);
+    for (size_t g = 0; g < voxels; ++g) ++first_of_triangle[pairs.triangle[group_start[g]] + 1];
+    for (size_t f = 0; f < count; ++f) first_of_triangle[f + 1] += first_of_triangle[f];
+    for (size_t g = 0; g < voxels; ++g) by_triangle[first_of_triangle[pairs.triangle[group_start[g]]]++] = g;
+
     VoxelAttributes out{std::vector<int32_t>(3 * voxels), std::vector<uint8_t>(kAttributeChannels * voxels)};
 #pragma omp parallel for schedule(dynamic, 4096) num_threads(threads)
-    for (long long g = 0; g < (long long)voxels; ++g) {
+    for (long long n = 0; n < (long long)voxels; ++n) {
+        const size_t g = by_triangle[size_t(n)];
         int32_t* voxel = out.coords.data() + 3 * g;
         grid.coords(pairs.key[group_start[g]], voxel);
         double total_weight = 0.0, sums[kAttributeChannels] = {};

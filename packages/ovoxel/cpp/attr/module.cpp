@@ -47,14 +47,15 @@ void check_shape(const py::array& array, std::vector<py::ssize_t> shape, py::ssi
 }
 
 py::tuple pairs_binding(Array<float> triangles, std::array<double, 3> voxel_size, std::array<int, 3> grid_size,
-                        int num_threads) {
+                        int num_threads, uint64_t max_marked_box) {
     if (triangles.ndim() != 3 || triangles.shape(1) != 3 || triangles.shape(2) != 3)
         throw std::invalid_argument("triangles must have shape (F, 3, 3)");
     const Grid grid = make_grid(voxel_size, grid_size);
     VoxelPairs pairs;
     {
         py::gil_scoped_release release;
-        pairs = triangle_voxel_pairs(triangles.data(), size_t(triangles.shape(0)), grid, resolve_threads(num_threads));
+        pairs = triangle_voxel_pairs(triangles.data(), size_t(triangles.shape(0)), grid, resolve_threads(num_threads),
+                                     max_marked_box);
     }
     const py::ssize_t n = py::ssize_t(pairs.key.size());
     py::array_t<int32_t> owners(n);
@@ -153,9 +154,10 @@ py::tuple attributes_binding(Array<float> triangles, Array<double> uvs, Array<do
 PYBIND11_MODULE(_attr, m) {
     m.doc() = "Native PBR attribute voxelization: triangle/voxel pairs, texture sampling, per-voxel averaging.";
     m.def("triangle_voxel_pairs", &pairs_binding, py::arg("triangles"), py::arg("voxel_size"), py::arg("grid_size"),
-          py::arg("num_threads") = 0,
+          py::arg("num_threads") = 0, py::arg("max_marked_box") = kMaxMarkedBox,
           "For each triangle (coordinates relative to the grid origin), the distinct voxels its edge-line "
-          "crossings touch; returns (triangle ids int32 (M,), voxel coords int32 (M, 3)) grouped by triangle.");
+          "crossings touch; returns (triangle ids int32 (M,), voxel coords int32 (M, 3)) grouped by triangle. "
+          "Repeats are dropped with marks over each triangle's voxel box, or by sorting above max_marked_box cells.");
     py::class_<MipTexture>(m, "MipTexture")
         .def(py::init(&make_texture), py::arg("image"), py::arg("filter_mode"), py::arg("wrap"),
              "uint8 (H, W, C) image, C <= 4; linear filtering builds the mip chain (square power-of-two side).")

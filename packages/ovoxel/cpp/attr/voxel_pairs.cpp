@@ -11,8 +11,6 @@
 namespace ovoxel_attr {
 namespace {
 
-constexpr uint64_t kMaxMarkedBox = uint64_t(1) << 24;  // larger boxes deduplicate by sorting instead
-
 struct Point {  // a vertex expressed in a rotated frame: a = across-row axis, b = row axis, c = depth axis
     double a, b, c;
 };
@@ -73,10 +71,10 @@ void scan_axis(const double tri[3][3], int depth, const Grid& grid, std::vector<
 }
 
 // Scans triangles and appends each one's distinct voxels; repeats are dropped through a mark per cell of the
-// triangle's voxel box (reused between triangles), or by sorting when that box is huge.
+// triangle's voxel box (reused between triangles), or by sorting when that box has over `max_marked_box` cells.
 class TriangleScanner {
 public:
-    explicit TriangleScanner(const Grid& grid) : grid_(grid) {}
+    TriangleScanner(const Grid& grid, uint64_t max_marked_box) : grid_(grid), max_marked_box_(max_marked_box) {}
 
     void add(const float* corners, uint32_t triangle, VoxelPairs& out) {
         double tri[3][3];
@@ -96,7 +94,7 @@ public:
                                   uint64_t(high[2] - low[2] + 1)};
         const uint64_t box = size[0] * size[1] * size[2];
         const size_t before = out.key.size();
-        if (box > kMaxMarkedBox) {
+        if (box > max_marked_box_) {
             for (const Voxel& v : raw_) out.key.push_back(grid_.key(v.data()));
             std::sort(out.key.begin() + std::ptrdiff_t(before), out.key.end());
             out.key.erase(std::unique(out.key.begin() + std::ptrdiff_t(before), out.key.end()), out.key.end());
@@ -117,18 +115,20 @@ public:
 
 private:
     const Grid& grid_;
+    const uint64_t max_marked_box_;
     std::vector<Voxel> raw_;
     std::vector<uint8_t> marks_;
 };
 
 }  // namespace
 
-VoxelPairs triangle_voxel_pairs(const float* triangles, size_t count, const Grid& grid, int threads) {
+VoxelPairs triangle_voxel_pairs(const float* triangles, size_t count, const Grid& grid, int threads,
+                                uint64_t max_marked_box) {
     const int blocks = std::max(1, std::min<int>(threads, int(count / 64) + 1));
     std::vector<VoxelPairs> parts(blocks);
 #pragma omp parallel for schedule(static, 1) num_threads(threads)
     for (int b = 0; b < blocks; ++b) {
-        TriangleScanner scanner(grid);
+        TriangleScanner scanner(grid, max_marked_box);
         for (size_t f = count * size_t(b) / size_t(blocks); f < count * size_t(b + 1) / size_t(blocks); ++f)
             scanner.add(triangles + 9 * f, uint32_t(f), parts[b]);
     }

@@ -31,8 +31,12 @@ struct VoxelPairs {
     std::vector<uint64_t> key;
 };
 
+// Cells of the largest per-triangle voxel box deduplicated with marks; larger boxes are sorted instead.
+constexpr uint64_t kMaxMarkedBox = uint64_t(1) << 24;
+
 // Pairs of `count` triangles given as float32 (count, 3, 3) corners relative to the grid origin. The result is
 // the same for any number of threads (triangles are cut into contiguous blocks joined in order).
-VoxelPairs triangle_voxel_pairs(const float* triangles, size_t count, const Grid& grid, int threads);
+VoxelPairs triangle_voxel_pairs(const float* triangles, size_t count, const Grid& grid, int threads,
+                                uint64_t max_marked_box = kMaxMarkedBox);
 
 }  // namespace ovoxel_attr

@@ -73,11 +73,13 @@ def textured_mesh_to_volumetric_attr(
     voxel_size: float | tuple[float, float, float] | None = None,
     aabb=None,
     mip_level_offset: float = 0.0,
+    num_threads: int = 0,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Voxelize a textured mesh's PBR materials: int32 (N, 3) coords and uint8 attributes (see ATTRIBUTE_CHANNELS).
 
     Give `grid_size` or `voxel_size`; `aabb` ((2, 3), default the mesh bounds) places the grid. Coordinates are
-    sorted lexicographically. Uses the OpenMP threads of the native extension; the result does not depend on them.
+    sorted lexicographically. `num_threads` caps the native threads (0: all OpenMP threads); it never changes the
+    result.
     """
     parts = load_parts(mesh_or_path)
     bounds = scene_bounds(parts) if aabb is None else None
@@ -95,5 +97,5 @@ def textured_mesh_to_volumetric_attr(
     coords, values = voxelize_attributes(
         **inputs, factors=np.stack([_material_factors(p.material) for p in parts]),
         alpha_modes=np.array([p.material.alpha_mode for p in parts], np.int32), texture_slots=np.array(slots, np.int32),
-        textures=textures, voxel_size=voxel.tolist(), grid_size=cells.tolist())
+        textures=textures, voxel_size=voxel.tolist(), grid_size=cells.tolist(), num_threads=num_threads)
     return coords, _split_attributes(values)
