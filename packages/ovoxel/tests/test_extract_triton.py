@@ -155,6 +155,11 @@ def test_cuda_dispatch_matches_the_cpu_paths_on_a_sphere(monkeypatch, weighted):
         results[backend] = [t.cpu().numpy() for t in ovoxel.flexible_dual_grid_to_mesh(*cuda, aabb=AABB,
                                                                                      grid_size=256)]
     assert len(native[1]) > 400_000 and len(calls) == 1  # "auto" took the Triton path, "torch" did not
+    monkeypatch.setenv("OVOXEL_EXTRACT_BACKEND", "auto")
+    offsets_grad = cuda[1].clone().requires_grad_()
+    verts, _ = ovoxel.flexible_dual_grid_to_mesh(cuda[0], offsets_grad, *cuda[2:], aabb=AABB, grid_size=256)
+    verts.sum().backward()  # offsets that need gradients take the differentiable torch path
+    assert len(calls) == 1 and torch.allclose(offsets_grad.grad, torch.full_like(offsets_grad, 1 / 256))
     for got in results.values():
         np.testing.assert_array_equal(got[0], native[0])
         np.testing.assert_array_equal(got[1], native[1])

@@ -154,14 +154,15 @@ def _extract_torch(coords, offs, flags, weights, box, vs, gs):
 
 def _extract_tensors(coords, dual_vertices, intersected, split_weight, box, vs, gs):
     """Torch in, torch out: the Triton kernels for integer CUDA coords when Triton is installed, else (or with
-    OVOXEL_EXTRACT_BACKEND=torch) the torch path; both give identical output."""
+    OVOXEL_EXTRACT_BACKEND=torch, or offsets that need gradients) the torch path; both give identical output."""
     import torch
 
     offs, flags, weights = _device_inputs(coords, dual_vertices, intersected, split_weight)
     backend = os.environ.get("OVOXEL_EXTRACT_BACKEND", "auto")
     if backend not in ("auto", "torch"):
         raise ValueError(f"OVOXEL_EXTRACT_BACKEND must be 'auto' or 'torch', got {backend!r}")
-    if backend == "auto" and coords.is_cuda and not coords.is_floating_point() and coords.dtype != torch.bool:
+    if (backend == "auto" and coords.is_cuda and not coords.is_floating_point() and coords.dtype != torch.bool
+            and not offs.requires_grad):
         try:
             from .extract_triton import extract_triton
         except ImportError:  # Triton is optional
