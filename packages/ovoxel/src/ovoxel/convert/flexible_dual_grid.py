@@ -1,5 +1,5 @@
 """Flexible dual grid: mesh -> (coords, dual vertices, edge flags) in C++, and back to a mesh (C++ for numpy inputs,
-vectorised torch on the tensors' device for tensors; both give the same faces in the same order).
+Triton for CUDA tensors, vectorised torch for other tensors; all give the same faces in the same order).
 
 Conventions: `mesh_to_flexible_dual_grid` returns dual vertices relative to `aabb.min` in world units (as upstream's
 converter); `flexible_dual_grid_to_mesh` takes the in-voxel OFFSET `dual / voxel_size - coords` in [0, 1]^3 (what an
@@ -193,7 +193,8 @@ def flexible_dual_grid_to_mesh(coords, dual_vertices, intersected, split_weight=
                                grid_size=None, voxel_size=None, num_threads: int = 0):
     """Extract the dual quad mesh (split into triangles) of a flexible dual grid; `dual_vertices` are in-voxel
     offsets. numpy in -> numpy out, in C++ with OpenMP (`num_threads`, 0 = all; identical output for any count);
-    torch in -> torch out on the same device (vectorised). Both give the same vertices and faces in the same order."""
+    torch in -> torch out on the same device (Triton kernels on CUDA, else vectorised torch). All paths give the same
+    vertices and faces in the same order."""
     box, vs, gs = resolve_grid(to_numpy(aabb), grid_size, voxel_size)
     if is_tensor(coords):
         return _extract_tensors(coords, dual_vertices, intersected, split_weight, box, vs, gs)
