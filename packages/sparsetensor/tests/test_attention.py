@@ -94,3 +94,21 @@ def test_cudnn_backend_name_runs_sdpa_per_sequence_on_cpu(monkeypatch):
     assert out[1].shape == (0, 2, 4)
     for i in (0, 2):
         torch.testing.assert_close(out[i], naive(q[i], k[i], v[i]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("backend", ["", "varlen", "cudnn", "sdpa", "flash_attn"])
+@pytest.mark.parametrize("lengths", [[1500, 0, 700], [40] * 20])
+def test_cuda_backends_match_math_in_half_precision(monkeypatch, backend, lengths):
+    if backend == "flash_attn":
+        pytest.importorskip("flash_attn")
+    g = torch.Generator().manual_seed(len(lengths))
+    parts = [torch.randn(n, 3, 4, 64, generator=g) for n in lengths]
+    monkeypatch.setenv("SPARSETENSOR_ATTN_BACKEND", backend)
+    got = scaled_dot_product_attention(VarLenTensor.from_tensor_list([p.cuda().half() for p in parts]))
+    for out, part in zip(got.to_tensor_list(), parts, strict=True):
+        if part.shape[0]:
+            torch.testing.assert_close(out.float().cpu(), naive(part[:, 0], part[:, 1], part[:, 2]),
+                                       atol=1e-2, rtol=1e-2)
+        else:
+            assert out.shape == (0, 4, 64)

@@ -45,19 +45,20 @@ def _brick_key(b, x, y, z, bx, by, bz, BRICK_BITS: tl.constexpr):
 
 
 @triton.jit
-def _home_slot(keys, hash_shift, KEY64: tl.constexpr):
-    """Fibonacci hashing: the top bits of key * 2^W / golden ratio, so consecutive brick keys scatter."""
+def _home_slot(keys, hash_shift, slot_mask, KEY64: tl.constexpr):
+    """Fibonacci hashing: the top bits of key * 2^W / golden ratio, so consecutive brick keys scatter (the mask only
+    guards the slot range should a Triton version ever shift arithmetically)."""
     if KEY64:
         h = keys.to(tl.uint64, bitcast=True) * 0x9E3779B97F4A7C15
     else:
         h = keys.to(tl.uint32, bitcast=True) * 0x9E3779B1
-    return (h >> hash_shift).to(tl.int32)
+    return (h >> hash_shift).to(tl.int32) & slot_mask
 
 
 @triton.jit
 def _find_bricks(keys_ptr, ids_ptr, queries, active, hash_shift, slot_mask, KEY64: tl.constexpr):
     """Compact id of each queried brick key (any shape), -1 where it is absent or the lane is inactive."""
-    slots = _home_slot(queries, hash_shift, KEY64)
+    slots = _home_slot(queries, hash_shift, slot_mask, KEY64)
     found = tl.full(queries.shape, -1, tl.int32)
     searching = active
     while tl.max(searching.to(tl.int32)) > 0:
@@ -80,7 +81,7 @@ def _insert_bricks_kernel(
     rows = tl.program_id(0) * BLOCK + lanes
     ok = rows < n_rows
     _, _, _, _, keys, _ = _brick_cells(coords_ptr, rows, ok, margin, bx, by, bz, KEY64, BRICK_BITS)
-    slots = _home_slot(keys, hash_shift, KEY64)
+    slots = _home_slot(keys, hash_shift, slot_mask, KEY64)
     pending = ok
     claimed = rows < 0
     while tl.max(pending.to(tl.int32)) > 0:
