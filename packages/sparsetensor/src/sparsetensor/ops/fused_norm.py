@@ -33,7 +33,7 @@ def per_row(values: torch.Tensor, rows: int, sample_index: torch.Tensor | None, 
     if sample_index is not None:
         return values[sample_index.long()]
     if rows_per_sample is not None:
-        return values.repeat_interleave(rows_per_sample, dim=0)
+        return values[:, None].expand(-1, rows_per_sample, -1).reshape(rows, -1)  # repeat_interleave syncs
     if values.shape[0] != 1:
         raise ValueError(f"{values.shape[0]} per-sample vectors need sample_index or rows_per_sample")
     return values.expand(rows, -1)

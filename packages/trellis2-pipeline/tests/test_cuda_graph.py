@@ -1,0 +1,69 @@
+"""CudaGraphModel: graph replay gives the eager results step after step; everything it cannot capture runs eagerly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from trellis2.pipelines.cuda_graph import CudaGraphModel
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+
+
+class Counting(torch.nn.Module):
+    """A small dense model that counts how often its Python forward runs (graph replays do not run it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(8, 8)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return torch.nn.functional.gelu(self.layer(x)) * t[:, None] + cond.mean(1)
+
+
+def test_cpu_calls_and_keyword_calls_run_the_model_directly():
+    model = Counting()
+    runner = CudaGraphModel(model)
+    x, t, cond = torch.randn(2, 8), torch.ones(2), torch.randn(2, 3, 8)
+    with torch.no_grad():
+        for _ in range(3):
+            torch.testing.assert_close(runner(x, t, cond), model(x, t, cond))
+        runner(x, t, cond=cond)
+    assert model.calls == 7
+
+
+@cuda
+def test_replayed_steps_match_eager_steps(monkeypatch):
+    torch.manual_seed(0)
+    model = Counting().cuda()
+    runner = CudaGraphModel(model)
+    cond = torch.randn(2, 3, 8, device="cuda")
+    x = torch.randn(2, 8, device="cuda")
+    with torch.no_grad():
+        for step in range(5):
+            t = torch.full((2,), 1.0 - step / 5, device="cuda")
+            got = runner(x, t, cond)
+            expected = model(x, t, cond)
+            torch.testing.assert_close(got, expected)
+            x = x - 0.1 * got
+        assert model.calls == 5 + 2  # eager warm-up + capture; the other three steps were replays
+        monkeypatch.setenv("TRELLIS2_CUDA_GRAPHS", "0")
+        runner(x, t, cond)
+        assert model.calls == 5 + 2 + 1
+
+
+@cuda
+def test_a_model_that_cannot_be_captured_stays_eager():
+    class Syncing(Counting):
+        def forward(self, x, t, cond):
+            scale = float(t.sum().item())  # a host sync: illegal inside a capture
+            return super().forward(x, t, cond) * scale
+
+    model = Syncing().cuda()
+    runner = CudaGraphModel(model)
+    args = (torch.randn(2, 8, device="cuda"), torch.ones(2, device="cuda"), torch.randn(2, 3, 8, device="cuda"))
+    with torch.no_grad():
+        results = [runner(*args) for _ in range(4)]
+    for result in results:
+        torch.testing.assert_close(result, results[0])
