@@ -7,6 +7,10 @@
 #include <array>
 #include <cmath>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace py = pybind11;
 
 namespace meshkit {
@@ -70,6 +74,26 @@ struct Edge {
     }
 };
 
+struct FaceRange {
+    const int32_t *first, *last;
+    const int32_t* begin() const { return first; }
+    const int32_t* end() const { return last; }
+};
+
+// All edges ordered by their smaller end u; the edges of u are edges[start[u]] to edges[start[u + 1]].
+struct EdgeList {
+    std::vector<Edge> edges;
+    std::vector<int64_t> start;
+};
+
+int max_threads() {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
 // Batched greedy collapse: every round costs all edges and picks, in cost order, legal collapses whose incident faces
 // do not overlap, then applies them at once. Such collapses are independent: they run in parallel here and map
 // directly onto a GPU port.
@@ -78,27 +102,30 @@ public:
     Collapser(const double* vertices, int64_t nv, const int64_t* faces, int64_t nf, const double* attributes,
               int64_t k, const uint8_t* locked, const SimplifyOptions& options)
         : opt_(options), k_(k), pos_(vertices, vertices + 3 * nv), quadric_(nv, Quadric{}),
-          locked_(nv, 0), boundary_(nv, 0), removed_(nv, 0), incident_(nv) {
+          locked_(nv, 0), boundary_(nv, 0), removed_(nv, 0) {
         if (k > 0) attr_.assign(attributes, attributes + nv * k);
         for (int64_t i = 0; i < nv; ++i) locked_[i] = locked ? locked[i] : 0;
         faces_.reserve(3 * nf);
         for (int64_t f = 0; f < nf; ++f) {
             const int64_t a = faces[3 * f], b = faces[3 * f + 1], c = faces[3 * f + 2];
             if (a == b || b == c || a == c) continue;  // degenerate by index: dropped
-            const int32_t id = static_cast<int32_t>(faces_.size() / 3);
             faces_.insert(faces_.end(), {static_cast<int32_t>(a), static_cast<int32_t>(b), static_cast<int32_t>(c)});
-            for (int64_t x : {a, b, c}) incident_[x].push_back(id);
         }
         alive_.assign(faces_.size() / 3, 1);
-        owner_.assign(alive_.size(), -1);
         live_faces_ = static_cast<int64_t>(alive_.size());
+        claimed_.assign(nv, 0);
+        dirty_.assign(nv, 1);
         accumulate_quadrics();
     }
 
     void run() {
         double widen = 1;  // grows when a whole candidate batch turned out illegal
         while (live_faces_ > opt_.target_faces) {
-            std::vector<Edge> edges = collect_edges();
+            index_faces();
+            collect_edges();
+            std::fill(dirty_.begin(), dirty_.end(), 0);
+            std::vector<Edge>& edges = candidates_;
+            edges.assign(cached_.edges.begin(), cached_.edges.end());
             const int64_t total = static_cast<int64_t>(edges.size());
             const double want = widen * std::max<double>(2.0 * (live_faces_ - opt_.target_faces), 256.0);
             const int64_t count = std::min<int64_t>(
@@ -144,8 +171,6 @@ public:
 private:
     void accumulate_quadrics() {
         // Face planes weighted by area, plus heavy planes through open boundary edges (perpendicular to the face).
-        std::vector<std::pair<uint64_t, int32_t>> edges;
-        edges.reserve(faces_.size());
         for (size_t f = 0; f < alive_.size(); ++f) {
             const int32_t* t = &faces_[3 * f];
             double n[3];
@@ -157,25 +182,34 @@ private:
                 const Quadric q = plane_quadric(n, d, 0.5 * len);
                 for (int j = 0; j < 3; ++j) add_to(quadric_[t[j]], q);
             }
-            for (int j = 0; j < 3; ++j) {
-                const uint32_t a = t[j], b = t[(j + 1) % 3];
-                edges.push_back({(static_cast<uint64_t>(std::min(a, b)) << 32) | std::max(a, b),
-                                 static_cast<int32_t>(3 * f + j)});
-            }
         }
-        std::sort(edges.begin(), edges.end());
-        for (size_t i = 0; i < edges.size();) {
-            size_t j = i;
-            while (j < edges.size() && edges[j].first == edges[i].first) ++j;
-            const int32_t a = static_cast<int32_t>(edges[i].first >> 32);
-            const int32_t b = static_cast<int32_t>(edges[i].first & 0xffffffffu);
-            if (j - i == 1) {
-                boundary_[a] = boundary_[b] = 1;
-                add_boundary_plane(edges[i].second);
-            } else if (j - i > 2) {
-                locked_[a] = locked_[b] = 1;  // non-manifold edges are left exactly as they are
+        // Half-edges bucketed by their smaller vertex (a counting sort), entries larger vertex << 32 | half-edge:
+        // sorting a bucket groups each edge's half-edges, and buckets are visited in vertex order.
+        const size_t nv = removed_.size(), nh = faces_.size();
+        std::vector<uint32_t> first(nv + 1, 0);
+        auto smaller = [&](size_t h) { return std::min(faces_[h], faces_[h - h % 3 + (h % 3 + 1) % 3]); };
+        auto larger = [&](size_t h) { return std::max(faces_[h], faces_[h - h % 3 + (h % 3 + 1) % 3]); };
+        for (size_t h = 0; h < nh; ++h) ++first[smaller(h) + 1];
+        for (size_t a = 0; a < nv; ++a) first[a + 1] += first[a];
+        std::vector<uint64_t> bucketed(nh);
+        std::vector<uint32_t> fill(first.begin(), first.end() - 1);
+        for (size_t h = 0; h < nh; ++h)
+            bucketed[fill[smaller(h)]++] = static_cast<uint64_t>(larger(h)) << 32 | static_cast<uint32_t>(h);
+        for (size_t a = 0; a < nv; ++a) {
+            const auto begin = bucketed.begin() + first[a], end = bucketed.begin() + first[a + 1];
+            std::sort(begin, end);
+            for (auto i = begin; i != end;) {
+                auto j = i;
+                while (j != end && *j >> 32 == *i >> 32) ++j;
+                const int32_t b = static_cast<int32_t>(*i >> 32);
+                if (j - i == 1) {
+                    boundary_[a] = boundary_[b] = 1;
+                    add_boundary_plane(static_cast<int32_t>(*i & 0xffffffffu));
+                } else if (j - i > 2) {
+                    locked_[a] = locked_[b] = 1;  // non-manifold edges are left exactly as they are
+                }
+                i = j;
             }
-            i = j;
         }
     }
 
@@ -230,54 +264,80 @@ private:
     }
 
 
-    // Each live edge once (u < v), with the quadric cost of collapsing it; skips edges whose ends are both locked.
-    // Also drops dead faces from the incidence lists (each list is owned by one thread here, unlike in apply()).
-    std::vector<Edge> collect_edges() {
+    // Each live edge once (u < v) with the quadric cost of collapsing it, listed by u; skips edges whose ends are
+    // both locked. Costs of edges whose ends both kept still since the last listing are copied from it, the rest are
+    // computed. Fills cached_ (its old contents move to spare_, whose buffers the next listing reuses).
+    void collect_edges() {
         const int64_t nv = static_cast<int64_t>(removed_.size());
-        std::vector<Edge> edges;
+        EdgeList& out = spare_;
+        out.start.resize(nv + 1);
+        parts_.resize(max_threads());
+        int threads = 1;
 #pragma omp parallel
         {
-            std::vector<Edge> local;
+            int thread = 0;
+#ifdef _OPENMP
+            thread = omp_get_thread_num();
+#pragma omp single
+            threads = omp_get_num_threads();
+#endif
+            const int64_t begin = nv * thread / threads, end = nv * (thread + 1) / threads;
+            std::vector<Edge>& local = parts_[thread];
+            local.clear();
             std::vector<int32_t> seen;
-#pragma omp for schedule(static) nowait
-            for (int64_t u = 0; u < nv; ++u) {
+            for (int64_t u = begin; u < end; ++u) {
+                out.start[u] = static_cast<int64_t>(local.size());
                 if (removed_[u]) continue;
-                prune_dead(static_cast<int32_t>(u));
                 seen.clear();
-                for (int32_t f : incident_[u]) {
-                    if (!alive_[f]) continue;
+                for (int32_t f : around(static_cast<int32_t>(u))) {
                     for (int j = 0; j < 3; ++j) {
                         const int32_t w = faces_[3 * f + j];
                         if (w <= u || std::find(seen.begin(), seen.end(), w) != seen.end()) continue;
                         seen.push_back(w);
                         if (locked_[u] && locked_[w]) continue;
-                        double x[3];
-                        local.push_back({std::max(placement(static_cast<int32_t>(u), w, x), 0.0),
-                                         static_cast<int32_t>(u), w});
+                        local.push_back({cost(static_cast<int32_t>(u), w), static_cast<int32_t>(u), w});
                     }
                 }
             }
-#pragma omp critical
-            edges.insert(edges.end(), local.begin(), local.end());
+#pragma omp barrier
+#pragma omp single
+            {
+                size_t total = 0;
+                for (int t = 0; t < threads; ++t) total += parts_[t].size();
+                out.edges.resize(total);
+            }
+            // The blocks are consecutive vertex ranges in thread order, so joining them keeps the list ordered by u.
+            int64_t base = 0;
+            for (int t = 0; t < thread; ++t) base += static_cast<int64_t>(parts_[t].size());
+            std::copy(local.begin(), local.end(), out.edges.begin() + base);
+            for (int64_t u = begin; u < end; ++u) out.start[u] += base;
         }
-        return edges;
+        out.start[nv] = static_cast<int64_t>(out.edges.size());
+        std::swap(cached_, spare_);
+    }
+
+    // Collapse cost of edge (u, w), u < w: the last listing's value when neither end has moved since, else computed.
+    double cost(int32_t u, int32_t w) const {
+        if (!dirty_[u] && !dirty_[w]) {
+            for (int64_t i = cached_.start[u]; i < cached_.start[u + 1]; ++i)
+                if (cached_.edges[i].v == w) return cached_.edges[i].cost;
+        }
+        double x[3];
+        return std::max(placement(u, w, x), 0.0);
     }
 
     // Checks the candidates (cheapest first), keeps those with untouched neighbourhoods, applies them together.
     int64_t collapse_round(const std::vector<Edge>& candidates) {
         const int64_t n = static_cast<int64_t>(candidates.size());
-        std::vector<Plan> plans(n);
-        std::vector<uint8_t> legal(n);
-        constexpr int32_t kFree = -1;
+        std::vector<Plan>& plans = plans_;
+        std::vector<uint8_t>& legal = legal_;
+        plans.resize(n);
+        legal.resize(n);
         constexpr int64_t kChunk = 16384;
-        std::vector<int32_t> touched;
-        auto region_is_free = [&](int32_t u, int32_t v) {
-            for (int32_t end : {u, v})
-                for (int32_t f : incident_[end])
-                    if (alive_[f] && owner_[f] != kFree) return false;
-            return true;
-        };
-        // Greedy in cost order: a legal candidate wins when no earlier winner claimed any face around its edge.
+        // A winner claims every corner of the faces around its edge; a later candidate shares a face with it exactly
+        // when one of its two ends is claimed.
+        auto region_is_free = [&](int32_t u, int32_t v) { return !claimed_[u] && !claimed_[v]; };
+        // Greedy in cost order: a legal candidate wins when no earlier winner uses any face around its edge.
         // Collapses with disjoint face sets never read or write the same data, so they are independent. Chunks
         // are checked in parallel, skipping candidates already blocked by the winners of earlier chunks.
         std::vector<int64_t> winners;
@@ -291,16 +351,13 @@ private:
             for (int64_t i = start; i < stop && live_faces_ - removable > opt_.target_faces; ++i) {
                 if (!legal[i] || !region_is_free(plans[i].u, plans[i].v)) continue;
                 for (int32_t end : {plans[i].u, plans[i].v})
-                    for (int32_t f : incident_[end])
-                        if (alive_[f] && owner_[f] == kFree) {
-                            owner_[f] = static_cast<int32_t>(i);
-                            touched.push_back(f);
-                        }
+                    for (int32_t f : around(end))
+                        for (int j = 0; j < 3; ++j) claimed_[faces_[3 * f + j]] = 1;
                 winners.push_back(i);
                 removable += plans[i].shared;
             }
         }
-        for (int32_t f : touched) owner_[f] = kFree;
+        std::fill(claimed_.begin(), claimed_.end(), 0);
         const int64_t count = static_cast<int64_t>(winners.size());
 #pragma omp parallel for schedule(dynamic, 256)
         for (int64_t i = 0; i < count; ++i) apply(plans[winners[i]]);
@@ -319,8 +376,7 @@ private:
         p.shared = 0;
         std::array<int32_t, 64> around_u;
         int nu = 0;
-        for (int32_t f : incident_[u]) {
-            if (!alive_[f]) continue;
+        for (int32_t f : around(u)) {
             const int32_t* t = &faces_[3 * f];
             if (t[0] == v || t[1] == v || t[2] == v) {
                 if (p.shared == 2) return false;  // non-manifold edge
@@ -339,8 +395,7 @@ private:
         if (p.shared == 2 && boundary_[u] && boundary_[v]) return false;  // would pinch two boundary stretches
         std::array<int32_t, 64> common;
         int nc = 0;
-        for (int32_t f : incident_[v]) {
-            if (!alive_[f]) continue;
+        for (int32_t f : around(v)) {
             for (int j = 0; j < 3; ++j) {
                 const int32_t w = faces_[3 * f + j];
                 if (std::find(around_u.begin(), around_u.begin() + nu, w) == around_u.begin() + nu ||
@@ -357,7 +412,7 @@ private:
 
     // Faces of `moving` that do not contain `other`: after moving to x their normal must stay close and non-zero.
     bool keeps_faces_sound(int32_t moving, int32_t other, const double x[3]) const {
-        for (int32_t f : incident_[moving]) {
+        for (int32_t f : around(moving)) {
             const int32_t* t = &faces_[3 * f];
             if (t[0] == other || t[1] == other || t[2] == other) continue;
             const double* p[3] = {&pos_[3 * t[0]], &pos_[3 * t[1]], &pos_[3 * t[2]]};
@@ -380,8 +435,7 @@ private:
         std::array<std::array<int32_t, 3>, 128> triples;
         int n = 0;
         for (int32_t x : {u, v}) {
-            for (int32_t f : incident_[x]) {
-                if (!alive_[f]) continue;
+            for (int32_t f : around(x)) {
                 std::array<int32_t, 3> t = {faces_[3 * f], faces_[3 * f + 1], faces_[3 * f + 2]};
                 const bool has_u = t[0] == u || t[1] == u || t[2] == u;
                 const bool has_v = t[0] == v || t[1] == v || t[2] == v;
@@ -397,9 +451,24 @@ private:
         return std::adjacent_find(triples.begin(), triples.begin() + n) != triples.begin() + n;
     }
 
-    void prune_dead(int32_t x) {
-        auto& list = incident_[x];
-        list.erase(std::remove_if(list.begin(), list.end(), [&](int32_t f) { return !alive_[f]; }), list.end());
+    // The live faces around vertex x, as indexed at the start of the round.
+    FaceRange around(int32_t x) const { return {around_.data() + first_[x], around_.data() + first_[x + 1]}; }
+
+    // Lists the live faces around every vertex (a counting sort of the corners, faces in id order). Collapses only
+    // take place after all checks of a round, so the lists hold for the whole of it.
+    void index_faces() {
+        const size_t nv = removed_.size();
+        first_.assign(nv + 1, 0);
+        for (size_t f = 0; f < alive_.size(); ++f)
+            if (alive_[f])
+                for (int j = 0; j < 3; ++j) ++first_[faces_[3 * f + j] + 1];
+        for (size_t x = 0; x < nv; ++x) first_[x + 1] += first_[x];
+        around_.resize(first_[nv]);
+        for (size_t f = 0; f < alive_.size(); ++f)
+            if (alive_[f])
+                for (int j = 0; j < 3; ++j) around_[first_[faces_[3 * f + j]]++] = static_cast<int32_t>(f);
+        std::copy_backward(first_.begin(), first_.end() - 1, first_.end());  // each entry had moved to the next
+        first_[0] = 0;
     }
 
     // Merges v into u. Touches only the faces around the edge, so disjoint plans can be applied concurrently.
@@ -418,17 +487,15 @@ private:
             for (int64_t c = 0; c < k_; ++c) attr_[k_ * u + c] = (1 - t) * attr_[k_ * u + c] + t * attr_[k_ * v + c];
         }
         for (int s = 0; s < p.shared; ++s) alive_[p.shared_faces[s]] = 0;
-        for (int32_t f : incident_[v]) {
+        for (int32_t f : around(v)) {
             if (!alive_[f]) continue;
             for (int j = 0; j < 3; ++j)
                 if (faces_[3 * f + j] == v) faces_[3 * f + j] = u;
-            incident_[u].push_back(f);
         }
-        incident_[v].clear();
-        incident_[v].shrink_to_fit();
         std::copy_n(p.x, 3, &pos_[3 * u]);
         add_to(quadric_[u], quadric_[v]);
         removed_[v] = 1;
+        dirty_[u] = 1;
         boundary_[u] |= boundary_[v];
     }
 
@@ -436,10 +503,19 @@ private:
     int64_t k_;
     std::vector<double> pos_, attr_;
     std::vector<Quadric> quadric_;
-    std::vector<uint8_t> locked_, boundary_, removed_, alive_;
-    std::vector<int32_t> owner_;  // per face: the winning plan of this round that claimed it
+    std::vector<uint8_t> locked_, boundary_, removed_;
+    std::vector<uint8_t> dirty_;      // per vertex: moved since the last edge listing
+    std::vector<uint8_t> claimed_;  // per vertex: a corner of a face around this round's winners
+    std::vector<uint8_t> alive_;    // per face
+    EdgeList cached_, spare_;      // the last edge listing (costs that have not changed are taken from it)
+    // Per-round buffers, kept so that later rounds reuse their memory.
+    std::vector<std::vector<Edge>> parts_;  // each thread's share of the edge listing
+    std::vector<Edge> candidates_;
+    std::vector<Plan> plans_;
+    std::vector<uint8_t> legal_;
     std::vector<int32_t> faces_;
-    std::vector<std::vector<int32_t>> incident_;
+    std::vector<int64_t> first_;    // per vertex: where its faces start in around_
+    std::vector<int32_t> around_;   // live faces by vertex, for the current round
     int64_t live_faces_ = 0;
 };
 
