@@ -107,8 +107,8 @@ def test_sampler_matches_reference_bit_for_bit(filter_mode, wrap, shape):
 def test_sampler_rejects_bad_textures():
     from ovoxel._attr import MipTexture as NativeTexture
 
-    with pytest.raises(ValueError, match="1 to 4 channels"):
-        MipTexture(np.zeros((4, 4, 5), np.uint8))
+    with pytest.raises(ValueError, match="1 to 16 channels"):
+        MipTexture(np.zeros((4, 4, 17), np.uint8))
     with pytest.raises(ValueError, match="square with a power-of-two side"):
         NativeTexture(np.zeros((4, 8, 3), np.uint8), FILTER_LINEAR, WRAP_REPEAT)
     with pytest.raises(ValueError, match="wrap mode"):

@@ -69,12 +69,16 @@ double sample_pair(const TriangleTable& table, const std::vector<Material>& mate
         vertex_normal[k] = bary[0] * vertex_normals[k] + bary[1] * vertex_normals[3 + k] + bary[2] * vertex_normals[6 + k];
 
     const Material& material = materials[size_t(table.material[f])];
-    double texel[kTextureSlots][kMaxChannels];
+    static constexpr double kUntextured[4] = {1.0, 1.0, 1.0, 1.0};
+    double sampled[kTextureSlots][kMaxChannels];
+    const double* texel[kTextureSlots];
     for (int slot = 0; slot < kTextureSlots; ++slot) {
-        if (const MipTexture* texture = material.textures[slot])
-            texture->sample(uv[0], uv[1], table.mip_levels[kTextureSlots * f + slot], texel[slot]);
-        else
-            std::fill(texel[slot], texel[slot] + kMaxChannels, 1.0);
+        const MipTexture* texture = material.textures[slot];
+        int first = 0;
+        while (first < slot && material.textures[first] != texture) ++first;
+        if (texture && first == slot)
+            texture->sample(uv[0], uv[1], table.mip_levels[kTextureSlots * f + slot], sampled[slot]);
+        texel[slot] = texture ? sampled[first] + material.channel_offset[slot] : kUntextured;
     }
     for (int k = 0; k < 3; ++k) values[k] = texel[kBaseColor][k] * material.base_color[k];
     values[3] = texel[kMetallicRoughness][2] * material.metallic;

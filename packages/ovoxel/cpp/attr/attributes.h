@@ -13,11 +13,14 @@ namespace ovoxel_attr {
 
 // Output channels per voxel, in this order: base colour 3, metallic, roughness, emissive 3, alpha, normal 3.
 constexpr int kAttributeChannels = 12;
+constexpr int kAttributeWidths[] = {3, 1, 1, 3, 1, 3};
 constexpr int kNormalChannel = 9;
 enum TextureSlot { kBaseColor = 0, kMetallicRoughness = 1, kEmissive = 2, kNormalMap = 3, kTextureSlots = 4 };
 
 struct Material {
-    const MipTexture* textures[kTextureSlots];  // null where the material has no such texture
+    // Texture of each slot (null: none) and the slot's first channel in it; slots may share one interleaved texture.
+    const MipTexture* textures[kTextureSlots];
+    int channel_offset[kTextureSlots];
     double base_color[4], metallic, roughness, emissive[3], alpha_cutoff;
     int alpha_mode;  // 0 opaque, 1 mask, 2 blend
 };

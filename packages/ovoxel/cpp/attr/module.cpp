@@ -6,6 +6,7 @@
 #include <array>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attributes.h"
@@ -69,9 +70,29 @@ py::tuple pairs_binding(Array<float> triangles, std::array<double, 3> voxel_size
     return py::make_tuple(owners, coords);
 }
 
-MipTexture make_texture(Array<uint8_t> image, int filter, int wrap) {
-    if (image.ndim() != 3) throw std::invalid_argument("texture must be a uint8 (H, W, C) array");
-    return MipTexture(image.data(), image.shape(0), image.shape(1), int(image.shape(2)), filter, wrap);
+// One texture from same-size uint8 images, (H, W) or (H, W, C), their channels interleaved in list order.
+MipTexture make_texture(const std::vector<Array<uint8_t>>& images, int filter, int wrap) {
+    if (images.empty()) throw std::invalid_argument("texture needs at least one image");
+    std::vector<int> channels;
+    for (const auto& image : images) {
+        if (image.ndim() != 2 && image.ndim() != 3) throw std::invalid_argument("texture must be a uint8 (H, W, C) array");
+        if (image.shape(0) != images[0].shape(0) || image.shape(1) != images[0].shape(1))
+            throw std::invalid_argument("interleaved textures must have one size");
+        channels.push_back(image.ndim() == 3 ? int(image.shape(2)) : 1);
+    }
+    int total = 0;
+    for (int c : channels) total += c;
+    if (total < 1 || total > kMaxChannels) throw std::invalid_argument("texture must have 1 to 16 channels");
+    const size_t texels = size_t(images[0].shape(0) * images[0].shape(1));
+    TextureLevel base{std::vector<uint8_t>(texels * size_t(total)), images[0].shape(0), images[0].shape(1)};
+    int offset = 0;
+    for (size_t i = 0; i < images.size(); ++i) {
+        const uint8_t* src = images[i].data();
+        for (size_t t = 0; t < texels; ++t)
+            for (int c = 0; c < channels[i]; ++c) base.texels[t * size_t(total) + size_t(offset + c)] = src[t * channels[i] + c];
+        offset += channels[i];
+    }
+    return MipTexture(std::move(base), total, filter, wrap);
 }
 
 py::array_t<double> sample_binding(const MipTexture& texture, Array<double> u, Array<double> v, Array<double> level) {
@@ -98,7 +119,7 @@ py::list levels_binding(const MipTexture& texture) {
 
 py::tuple attributes_binding(Array<float> triangles, Array<double> uvs, Array<double> normals, Array<double> frames,
                              Array<double> mip_levels, Array<int32_t> material_ids, Array<double> factors,
-                             Array<int32_t> alpha_modes, Array<int32_t> texture_slots,
+                             Array<int32_t> alpha_modes, Array<int32_t> texture_slots, Array<int32_t> channel_offsets,
                              const std::vector<const MipTexture*>& textures, std::array<double, 3> voxel_size,
                              std::array<int, 3> grid_size, int num_threads) {
     const py::ssize_t count = triangles.ndim() ? triangles.shape(0) : 0;
@@ -112,6 +133,7 @@ py::tuple attributes_binding(Array<float> triangles, Array<double> uvs, Array<do
     check_shape(factors, {10}, parts, "factors");
     check_shape(alpha_modes, {}, parts, "alpha_modes");
     check_shape(texture_slots, {kTextureSlots}, parts, "texture_slots");
+    check_shape(channel_offsets, {kTextureSlots}, parts, "channel_offsets");
     std::vector<Material> materials(static_cast<size_t>(parts));
     for (py::ssize_t p = 0; p < parts; ++p) {
         Material& m = materials[size_t(p)];
@@ -126,8 +148,10 @@ py::tuple attributes_binding(Array<float> triangles, Array<double> uvs, Array<do
             const int32_t index = texture_slots.data()[kTextureSlots * p + s];
             if (index >= int32_t(textures.size())) throw std::invalid_argument("texture slot out of range");
             m.textures[s] = index < 0 ? nullptr : textures[size_t(index)];
-            if (m.textures[s] && m.textures[s]->channels() < (s == kBaseColor ? 4 : 3))
-                throw std::invalid_argument("base colour textures need 4 channels, the others 3");
+            m.channel_offset[s] = channel_offsets.data()[kTextureSlots * p + s];
+            if (m.textures[s] && (m.channel_offset[s] < 0 ||
+                                  m.channel_offset[s] + (s == kBaseColor ? 4 : 3) > m.textures[s]->channels()))
+                throw std::invalid_argument("a base colour texture needs 4 channels, the others 3");
         }
     }
     for (py::ssize_t f = 0; f < count; ++f)
@@ -143,9 +167,18 @@ py::tuple attributes_binding(Array<float> triangles, Array<double> uvs, Array<do
     }
     const py::ssize_t voxels = py::ssize_t(result.coords.size() / 3);
     py::array_t<int32_t> coords({voxels, py::ssize_t(3)});
-    py::array_t<uint8_t> attributes({voxels, py::ssize_t(kAttributeChannels)});
     std::copy(result.coords.begin(), result.coords.end(), coords.mutable_data());
-    std::copy(result.attributes.begin(), result.attributes.end(), attributes.mutable_data());
+    py::list attributes;
+    int first = 0;
+    for (int width : kAttributeWidths) {
+        py::array_t<uint8_t> attribute({voxels, py::ssize_t(width)});
+        uint8_t* dst = attribute.mutable_data();
+        const uint8_t* src = result.attributes.data() + first;
+        for (py::ssize_t n = 0; n < voxels; ++n)
+            for (int c = 0; c < width; ++c) dst[n * width + c] = src[n * kAttributeChannels + c];
+        attributes.append(attribute);
+        first += width;
+    }
     return py::make_tuple(coords, attributes);
 }
 
@@ -159,16 +192,19 @@ PYBIND11_MODULE(_attr, m) {
           "crossings touch; returns (triangle ids int32 (M,), voxel coords int32 (M, 3)) grouped by triangle. "
           "Repeats are dropped with marks over each triangle's voxel box, or by sorting above max_marked_box cells.");
     py::class_<MipTexture>(m, "MipTexture")
-        .def(py::init(&make_texture), py::arg("image"), py::arg("filter_mode"), py::arg("wrap"),
-             "uint8 (H, W, C) image, C <= 4; linear filtering builds the mip chain (square power-of-two side).")
+        .def(py::init(&make_texture), py::arg("images"), py::arg("filter_mode"), py::arg("wrap"),
+             "Same-size uint8 (H, W[, C]) images interleaved into one texture of at most 16 channels; linear "
+             "filtering builds the mip chain (square power-of-two side).")
         .def("sample", &sample_binding, py::arg("u"), py::arg("v"), py::arg("mip_level"),
              "float64 (n, C) samples in [0, 1] at UVs (origin bottom-left) and fractional mip levels.")
         .def_property_readonly("levels", &levels_binding, "Copies of the mip levels, finest first.");
     m.def("voxelize_attributes", &attributes_binding, py::arg("triangles"), py::arg("uvs"), py::arg("normals"),
           py::arg("frames"), py::arg("mip_levels"), py::arg("material_ids"), py::arg("factors"),
-          py::arg("alpha_modes"), py::arg("texture_slots"), py::arg("textures"), py::arg("voxel_size"),
+          py::arg("alpha_modes"), py::arg("texture_slots"), py::arg("channel_offsets"), py::arg("textures"), py::arg("voxel_size"),
           py::arg("grid_size"), py::arg("num_threads") = 0,
           "Per-triangle arrays (see attributes.h) and per-material factors (base colour 4, metallic, roughness, "
-          "emissive 3, alpha cutoff), alpha modes and texture indices (-1: none); returns sorted voxel coords "
-          "int32 (N, 3) and uint8 attributes (N, 12).");
+          "emissive 3, alpha cutoff), alpha modes, texture indices (-1: none) and first channels of the slots "
+          "base colour, metallic-roughness, emissive, normal; returns sorted voxel coords "
+          "int32 (N, 3) and a list of uint8 attributes: base colour (N, 3), metallic, roughness (N, 1), emissive "
+          "(N, 3), alpha (N, 1), normal (N, 3).");
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <utility>
 
 namespace ovoxel_attr {
 namespace {
@@ -24,16 +25,18 @@ bool is_power_of_two(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
 
 }  // namespace
 
-MipTexture::MipTexture(const uint8_t* image, int64_t height, int64_t width, int channels, int filter, int wrap)
+MipTexture::MipTexture(TextureLevel image, int channels, int filter, int wrap)
     : channels_(channels), filter_(filter), wrap_(wrap) {
+    const int64_t height = image.height, width = image.width;
     if (height < 1 || width < 1) throw std::invalid_argument("texture must be non-empty");
-    if (channels < 1 || channels > kMaxChannels) throw std::invalid_argument("texture must have 1 to 4 channels");
+    if (channels < 1 || channels > kMaxChannels) throw std::invalid_argument("texture must have 1 to 16 channels");
     if (filter != kFilterNearest && filter != kFilterLinear) throw std::invalid_argument("unknown texture filter");
     if (wrap != kWrapRepeat && wrap != kWrapClamp && wrap != kWrapMirror)
         throw std::invalid_argument("unknown texture wrap mode");
     if (filter == kFilterLinear && (height != width || !is_power_of_two(height)))
         throw std::invalid_argument("a linear-filtered texture must be square with a power-of-two side");
-    levels_.push_back({std::vector<uint8_t>(image, image + height * width * channels), height, width});
+    if (image.texels.size() != size_t(height * width * channels)) throw std::invalid_argument("texel count mismatch");
+    levels_.push_back(std::move(image));
     if (filter != kFilterLinear) return;
     while (levels_.back().height > 1) {
         const TextureLevel& fine = levels_.back();

@@ -10,7 +10,7 @@ namespace ovoxel_attr {
 
 enum Wrap { kWrapRepeat = 0, kWrapClamp = 1, kWrapMirror = 2 };
 enum Filter { kFilterNearest = 0, kFilterLinear = 1 };
-constexpr int kMaxChannels = 4;
+constexpr int kMaxChannels = 16;  // several same-size textures may be interleaved into one
 
 struct TextureLevel {
     std::vector<uint8_t> texels;  // (height, width, channels) row-major
@@ -20,7 +20,7 @@ struct TextureLevel {
 class MipTexture {
 public:
     // Linear textures must be square with a power-of-two side; they get mips down to 1x1. Nearest ones keep one level.
-    MipTexture(const uint8_t* image, int64_t height, int64_t width, int channels, int filter, int wrap);
+    MipTexture(TextureLevel image, int channels, int filter, int wrap);
 
     int channels() const { return channels_; }
     const std::vector<TextureLevel>& levels() const { return levels_; }

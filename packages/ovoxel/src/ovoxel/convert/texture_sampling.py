@@ -22,19 +22,25 @@ def _square_power_of_two(image: np.ndarray) -> np.ndarray:
     return resized.reshape(side, side, image.shape[2])
 
 
-class MipTexture:
-    """A uint8 (H, W, C) texture (C <= 4) with its 2x2 box-averaged (truncating) mip chain down to 1x1.
+def as_linear_image(image: np.ndarray) -> np.ndarray:
+    """`image` as uint8 (H, W, C) ((H, W) gets C = 1), resampled to a square power-of-two side if it is not one."""
+    image = np.asarray(image, dtype=np.uint8)
+    return _square_power_of_two(image[..., None] if image.ndim == 2 else image)
 
+
+class MipTexture:
+    """A uint8 (H, W, C) texture (C <= 16) with its 2x2 box-averaged (truncating) mip chain down to 1x1.
+
+    A list of same-size images is interleaved channel-wise into one texture (one lookup serves them all).
     Linear-filtered textures are first resampled to a square power-of-two side; nearest ones keep one level.
     """
 
-    def __init__(self, image: np.ndarray, filter_mode: int = FILTER_LINEAR, wrap: int = WRAP_REPEAT) -> None:
-        image = np.asarray(image, dtype=np.uint8)
-        image = image[..., None] if image.ndim == 2 else image
-        if filter_mode == FILTER_LINEAR:
-            image = _square_power_of_two(image)
-        self.filter_mode, self.wrap, self.size = filter_mode, wrap, image.shape[0]
-        self.native = _attr.MipTexture(image, filter_mode, wrap)
+    def __init__(self, image: np.ndarray | list[np.ndarray], filter_mode: int = FILTER_LINEAR,
+                 wrap: int = WRAP_REPEAT) -> None:
+        images = image if isinstance(image, list) else [image]
+        images = [as_linear_image(im) if filter_mode == FILTER_LINEAR else np.asarray(im, np.uint8) for im in images]
+        self.filter_mode, self.wrap, self.size = filter_mode, wrap, images[0].shape[0]
+        self.native = _attr.MipTexture(images, filter_mode, wrap)
 
     @property
     def levels(self) -> list[np.ndarray]:

@@ -12,11 +12,10 @@ import numpy as np
 from .._attr import voxelize_attributes
 from ..mesh_loading import MeshPart, PbrMaterial, load_parts, scene_bounds
 from .grid_spec import resolve_grid
-from .texture_sampling import MipTexture
+from .texture_sampling import MipTexture, as_linear_image
 
 ATTRIBUTE_CHANNELS = {"base_color": 3, "metallic": 1, "roughness": 1, "emissive": 3, "alpha": 1, "normal": 3}
-SLOTS = (  # texture slot order of the native voxelizer
-    "base_color_texture", "metallic_roughness_texture", "emissive_texture", "normal_texture")
+SLOTS = {"base_color_texture": 4, "metallic_roughness_texture": 3, "emissive_texture": 3, "normal_texture": 3}
 
 
 def _triangle_frames(corners: np.ndarray, uvs: np.ndarray, voxel_extent: float):
@@ -38,8 +37,31 @@ def _triangle_frames(corners: np.ndarray, uvs: np.ndarray, voxel_extent: float):
     return tangent, bitangent, normal, footprint
 
 
+class MaterialTextures:
+    """A material's textures with those of one side interleaved into one texture (sampled once per lookup)."""
+
+    def __init__(self, material: PbrMaterial) -> None:
+        images = {}
+        for slot, channels in SLOTS.items():
+            image = getattr(material, slot)
+            if image is not None:
+                images[slot] = as_linear_image(image)
+                if images[slot].shape[2] < channels:
+                    raise ValueError(f"{slot} needs at least {channels} channels, got {images[slot].shape[2]}")
+        sides = sorted({image.shape[0] for image in images.values()})
+        self.textures = [MipTexture([im for im in images.values() if im.shape[0] == side]) for side in sides]
+        self.index, self.offset, self.log2_side = [], [], []
+        for slot in SLOTS:
+            image = images.get(slot)
+            side = None if image is None else image.shape[0]
+            self.index.append(-1 if side is None else sides.index(side))
+            self.offset.append(sum(im.shape[2] for other, im in images.items()
+                                   if im.shape[0] == side and list(SLOTS).index(other) < list(SLOTS).index(slot)))
+            self.log2_side.append(0.0 if side is None else np.log2(side))
+
+
 def _part_triangles(part: MeshPart, origin: np.ndarray, voxel_extent: float, mip_offset: float,
-                    textures: list[MipTexture | None]) -> dict[str, np.ndarray]:
+                    textures: MaterialTextures) -> dict[str, np.ndarray]:
     """Per-triangle native inputs of one part; zero-area faces carry no surface and are dropped."""
     corners = part.vertices[part.faces] - origin
     solid = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1) > 0
@@ -48,9 +70,9 @@ def _part_triangles(part: MeshPart, origin: np.ndarray, voxel_extent: float, mip
     tangent, bitangent, normal, footprint = _triangle_frames(corners.astype(np.float64), uvs, voxel_extent)
     with np.errstate(divide="ignore", invalid="ignore"):
         level = np.log2(footprint) + mip_offset
-    mip_levels = np.stack([level + (0.0 if t is None else np.log2(t.size)) for t in textures], axis=1)
     return {"triangles": corners, "uvs": uvs, "normals": part.vertex_normals[faces],
-            "frames": np.stack([tangent, bitangent, normal], axis=1), "mip_levels": mip_levels}
+            "frames": np.stack([tangent, bitangent, normal], axis=1),
+            "mip_levels": np.stack([level + log2_side for log2_side in textures.log2_side], axis=1)}
 
 
 def _material_factors(material: PbrMaterial) -> np.ndarray:
@@ -58,13 +80,6 @@ def _material_factors(material: PbrMaterial) -> np.ndarray:
     return np.concatenate([np.asarray(material.base_color_factor, np.float64)[:4],
                            [material.metallic_factor, material.roughness_factor],
                            np.asarray(material.emissive_factor, np.float64)[:3], [material.alpha_cutoff]])
-
-
-def _split_attributes(values: np.ndarray) -> dict[str, np.ndarray]:
-    """(N, 12) uint8 native output -> one contiguous array per attribute."""
-    ends = np.cumsum(list(ATTRIBUTE_CHANNELS.values()))
-    return {name: np.ascontiguousarray(values[:, end - channels:end])
-            for (name, channels), end in zip(ATTRIBUTE_CHANNELS.items(), ends, strict=True)}
 
 
 def textured_mesh_to_volumetric_attr(
@@ -84,18 +99,18 @@ def textured_mesh_to_volumetric_attr(
     parts = load_parts(mesh_or_path)
     bounds = scene_bounds(parts) if aabb is None else None
     origin, voxel, cells = resolve_grid(aabb if aabb is not None else bounds, grid_size, voxel_size)
-    textures, slots, tables = [], [], []
+    textures, slots, offsets, tables = [], [], [], []
     for index, part in enumerate(parts):
-        own = [None if getattr(part.material, s) is None else MipTexture(getattr(part.material, s)) for s in SLOTS]
-        slots.append([])
-        for texture in own:
-            slots[-1].append(-1 if texture is None else len(textures))
-            textures += [] if texture is None else [texture.native]
+        own = MaterialTextures(part.material)
+        slots.append([-1 if i < 0 else i + len(textures) for i in own.index])
+        offsets.append(own.offset)
+        textures += [texture.native for texture in own.textures]
         table = _part_triangles(part, origin, float(voxel.max()), mip_level_offset, own)
         tables.append(table | {"material_ids": np.full(len(table["triangles"]), index, np.int32)})
     inputs = {key: np.concatenate([t[key] for t in tables]) for key in tables[0]}
     coords, values = voxelize_attributes(
         **inputs, factors=np.stack([_material_factors(p.material) for p in parts]),
         alpha_modes=np.array([p.material.alpha_mode for p in parts], np.int32), texture_slots=np.array(slots, np.int32),
-        textures=textures, voxel_size=voxel.tolist(), grid_size=cells.tolist(), num_threads=num_threads)
-    return coords, _split_attributes(values)
+        channel_offsets=np.array(offsets, np.int32), textures=textures, voxel_size=voxel.tolist(),
+        grid_size=cells.tolist(), num_threads=num_threads)
+    return coords, dict(zip(ATTRIBUTE_CHANNELS, values, strict=True))
