@@ -132,3 +132,10 @@ def test_pairs_are_distinct_per_triangle_with_either_deduplication():
         np.testing.assert_array_equal(np.unique(own, axis=0), by_sorting[1][owners == triangle])
     threaded = triangle_voxel_pairs(triangles, [1 / g for g in grid], grid, num_threads=3)
     np.testing.assert_array_equal(threaded[1], coords)
+
+
+def test_material_textures_with_too_few_channels_are_refused():
+    part = _parts()[1]
+    part.material.base_color_texture = np.zeros((8, 8, 3), np.uint8)  # RGB: no alpha channel
+    with pytest.raises(ValueError, match="base_color_texture needs at least 4 channels, got 3"):
+        textured_mesh_to_volumetric_attr([part], grid_size=8, aabb=BOX)

@@ -48,16 +48,18 @@ class MaterialTextures:
                 images[slot] = as_linear_image(image)
                 if images[slot].shape[2] < channels:
                     raise ValueError(f"{slot} needs at least {channels} channels, got {images[slot].shape[2]}")
-        sides = sorted({image.shape[0] for image in images.values()})
-        self.textures = [MipTexture([im for im in images.values() if im.shape[0] == side]) for side in sides]
-        self.index, self.offset, self.log2_side = [], [], []
-        for slot in SLOTS:
-            image = images.get(slot)
-            side = None if image is None else image.shape[0]
-            self.index.append(-1 if side is None else sides.index(side))
-            self.offset.append(sum(im.shape[2] for other, im in images.items()
-                                   if im.shape[0] == side and list(SLOTS).index(other) < list(SLOTS).index(slot)))
-            self.log2_side.append(0.0 if side is None else np.log2(side))
+        by_side: dict[int, list[np.ndarray]] = {}
+        for image in images.values():
+            by_side.setdefault(image.shape[0], []).append(image)
+        sides = list(by_side)
+        self.textures = [MipTexture(group) for group in by_side.values()]
+        self.index, self.offset, self.log2_side = [-1] * len(SLOTS), [0] * len(SLOTS), [0.0] * len(SLOTS)
+        filled = dict.fromkeys(sides, 0)  # channels already taken in each interleaved texture
+        for k, slot in enumerate(SLOTS):
+            if slot in images:
+                side = images[slot].shape[0]
+                self.index[k], self.offset[k], self.log2_side[k] = sides.index(side), filled[side], np.log2(side)
+                filled[side] += images[slot].shape[2]
 
 
 def _part_triangles(part: MeshPart, origin: np.ndarray, voxel_extent: float, mip_offset: float,
