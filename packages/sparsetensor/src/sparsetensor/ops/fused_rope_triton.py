@@ -61,6 +61,6 @@ def rms_norm_rope_triton(x, gamma, scale, rotation):
     _rms_norm_rope_kernel[(triton.cdiv(n_vectors, block_v),)](
         x, gamma_arg, cos, sin, out, n_vectors, n_heads, n_positions, x.stride(-3), x.stride(-2), float(scale),
         HAS_GAMMA=gamma is not None, HAS_ROTATION=rotation is not None, HALF=head_dim // 2, BLOCK_V=block_v,
-        num_warps=4,
+        num_warps=4, enable_fp_fusion=False,
     )
     return out
