@@ -1,24 +1,37 @@
-"""Time meshkit's geometry passes on a large procedural mesh and compare simplification with PyPI libraries.
+"""Time meshkit's geometry passes on large meshes and compare simplification with PyPI libraries.
 
-The test mesh is a bumpy torus grid (watertight, 2,000,000 faces by default), simplified to 500,000 faces by
-meshkit, fast-simplification and pymeshlab (each where it is installed), side by side: seconds, faces reached,
-symmetric Chamfer distance to the input (relative to the bounding-box diagonal) and time ratios (other / meshkit).
-Cleanup passes, hole filling and a narrow-band remesh are timed too.
+Simplification inputs: `sphere`, the bumpy sphere's dual-grid mesh at 1024^3 that ovoxel's to_glb benchmark
+builds (`--resolution 1024 --radius 0.226`, 2,015,636 faces); `asset`, Duck.glb from ../shared voxelised and
+extracted at 512^3 (1,865,362 faces); `icosphere`, a bumpy trimesh icosphere (1,310,720 faces), which replaces the
+asset without ovoxel or ../shared. The dual-grid meshes need ovoxel and are built once, then cached as .npz in the
+temp folder. Each goes to 500,000 faces through meshkit, fast-simplification and pymeshlab (each where
+it is installed: `pip install meshkit[bench]`), side by side: wall and CPU seconds, faces reached, symmetric
+Chamfer distance to the input (relative to the bounding-box diagonal) and the time ratio (other / meshkit).
+Cleanup passes, hole filling and a narrow-band remesh are timed on a 2M-face bumpy torus grid.
 
-    python packages/meshkit/benchmarks/bench_meshkit_geometry.py           # 2M -> 500k faces
-    python packages/meshkit/benchmarks/bench_meshkit_geometry.py --quick   # 80k -> 20k smoke run
+    python packages/meshkit/benchmarks/bench_meshkit_geometry.py                      # every input, then passes
+    python packages/meshkit/benchmarks/bench_meshkit_geometry.py --inputs sphere --no-passes
+    python packages/meshkit/benchmarks/bench_meshkit_geometry.py --quick              # quarter-size smoke run
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import meshkit
 import numpy as np
 from meshkit import BVH, cleanup
+
+REPO = Path(__file__).resolve().parents[3]
+DUCK = REPO / ".." / "shared" / "assets" / "Duck.glb"
+INPUTS = ("sphere", "asset", "icosphere")
+RESOLUTIONS = {"sphere": (256, 1024), "asset": (128, 512)}  # dual-grid resolution with and without --quick
 
 
 def bumpy_torus(rings: int, segments: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,6 +52,60 @@ def bumpy_torus(rings: int, segments: int) -> tuple[np.ndarray, np.ndarray]:
     return vertices, faces
 
 
+def bumpy_icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
+    """A trimesh icosphere (20 * 4^subdivisions faces) with smooth radial bumps."""
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions)
+    v = np.asarray(sphere.vertices)
+    bumps = np.sin(6 * v[:, 0]) * np.cos(5 * v[:, 1]) + np.sin(7 * v[:, 2])
+    return v * (1 + 0.05 * bumps)[:, None], np.asarray(sphere.faces, dtype=np.int64)
+
+
+def dual_grid_mesh(name: str, resolution: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The `sphere` or `asset` input: ovoxel's dual-grid extraction at `resolution`, cached as .npz in the temp
+    folder; None (with a note) when ovoxel or the shared asset is missing. meshkit itself never imports ovoxel."""
+    cache = Path(tempfile.gettempdir()) / f"meshkit_bench_{name}_{resolution}.npz"
+    if cache.exists():
+        with np.load(cache) as stored:
+            return stored["vertices"], stored["faces"]
+    try:
+        import ovoxel
+    except ImportError:
+        print(f"{name}: ovoxel not installed, skipped")
+        return None
+    if name == "sphere":
+        # The to_glb benchmark's generated-like shape, so both benchmarks time the same mesh.
+        path = REPO / "packages" / "ovoxel" / "benchmarks" / "bench_to_glb.py"
+        spec = importlib.util.spec_from_file_location("bench_to_glb", path)
+        to_glb_bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(to_glb_bench)
+        source, box = to_glb_bench.noisy_sphere(7, 0.226), to_glb_bench.AABB
+    elif DUCK.exists():
+        source, box = str(DUCK), None
+    else:
+        print(f"asset: {DUCK} is absent (../shared beside the repository), skipped")
+        return None
+    coords, values, aabb = ovoxel.mesh_to_ovoxel(source, resolution, aabb=box, attrs=False)
+    vertices, faces, _ = ovoxel.ovoxel_to_mesh(coords, values, aabb, resolution)
+    vertices, faces = np.asarray(vertices, np.float64), np.asarray(faces, np.int64)
+    np.savez(cache, vertices=vertices, faces=faces)
+    return vertices, faces
+
+
+def simplify_inputs(names: list[str], quick: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The requested inputs that can be built here, by label; the icosphere stands in for the asset when that
+    cannot be built (no ../shared or no ovoxel)."""
+    meshes = {}
+    for name in names:
+        mesh = None if name == "icosphere" else dual_grid_mesh(name, RESOLUTIONS[name][0 if quick else 1])
+        if mesh is not None:
+            meshes[f"{name} {RESOLUTIONS[name][0 if quick else 1]}^3"] = mesh
+        elif name != "sphere":
+            meshes["icosphere"] = bumpy_icosphere(6 if quick else 8)
+    return meshes
+
+
 def chamfer(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], samples: int = 200_000) -> float:
     """Symmetric Chamfer distance (mean of both one-sided mean closest distances) over random surface samples."""
 
@@ -52,10 +119,11 @@ def chamfer(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], 
     return float((BVH(*b).closest_point(sample(a, 0))[0].mean() + BVH(*a).closest_point(sample(b, 1))[0].mean()) / 2)
 
 
-def timed(function: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
-    start = time.perf_counter()
+def timed(function: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[float, float, tuple[np.ndarray, np.ndarray]]:
+    """(wall seconds, CPU seconds of the process, result) of one call."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = function()
-    return time.perf_counter() - start, result
+    return time.perf_counter() - start, time.process_time() - cpu, result
 
 
 def simplifiers(vertices: np.ndarray, faces: np.ndarray, target: int) -> dict[str, Callable]:
@@ -91,29 +159,29 @@ def simplifiers(vertices: np.ndarray, faces: np.ndarray, target: int) -> dict[st
     return runners
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small mesh (80k -> 20k faces) smoke run")
-    parser.add_argument("--json", help="also write the results to this JSON file")
-    args = parser.parse_args()
-    rings, segments, target = (200, 200, 20_000) if args.quick else (1000, 1000, 500_000)
-    vertices, faces = bumpy_torus(rings, segments)
+def compare_simplifiers(name: str, vertices: np.ndarray, faces: np.ndarray, target: int) -> dict[str, dict]:
+    """Runs every available simplifier on one input and prints the side-by-side table."""
     diagonal = float(np.linalg.norm(np.ptp(vertices, axis=0)))
-    print(f"input: {len(faces):,} faces; target {target:,}; native threads {meshkit.native_threads()}")
-    results: dict[str, dict] = {"input_faces": len(faces), "target": target, "simplify": {}, "passes": {}}
-
-    for name, run in simplifiers(vertices, faces, target).items():
-        seconds, (v, f) = timed(run)
+    print(f"\n{name}: {len(faces):,} faces -> {target:,}; native threads {meshkit.native_threads()}")
+    rows: dict[str, dict] = {}
+    for tool, run in simplifiers(vertices, faces, target).items():
+        seconds, cpu, (v, f) = timed(run)
         error = chamfer((vertices, faces), (np.asarray(v, np.float64), np.asarray(f, np.int64))) / diagonal
-        results["simplify"][name] = {"seconds": seconds, "faces": int(len(f)), "chamfer_over_diagonal": error}
-    ours = results["simplify"]["meshkit"]["seconds"]
-    print(f"\n{'simplifier':<22}{'seconds':>9}{'faces':>10}{'off target':>12}{'chamfer/diag':>14}{'time ratio':>12}")
-    for name, row in results["simplify"].items():
+        rows[tool] = {"seconds": seconds, "cpu_seconds": cpu, "faces": int(len(f)), "chamfer_over_diagonal": error}
+    ours = rows["meshkit"]["seconds"]
+    print(f"{'simplifier':<22}{'seconds':>9}{'CPU s':>8}{'faces':>10}{'off target':>12}{'chamfer/diag':>14}"
+          f"{'time ratio':>12}")
+    for tool, row in rows.items():
         off = (row["faces"] - target) / target
-        print(f"{name:<22}{row['seconds']:>9.2f}{row['faces']:>10,}{off:>11.2%} {row['chamfer_over_diagonal']:>13.2e}"
-              f"{row['seconds'] / ours:>12.2f}")
+        print(f"{tool:<22}{row['seconds']:>9.2f}{row['cpu_seconds']:>8.2f}{row['faces']:>10,}{off:>11.3%} "
+              f"{row['chamfer_over_diagonal']:>13.2e}{row['seconds'] / ours:>12.2f}")
+    return rows
 
-    remesh_resolution = 64 if args.quick else 256
+
+def time_passes(quick: bool) -> dict[str, float]:
+    """Cleanup passes, hole filling, BVH build and a narrow-band remesh on the bumpy torus grid."""
+    vertices, faces = bumpy_torus(*((200, 200) if quick else (1000, 1000)))
+    remesh_resolution = 64 if quick else 256
     holed = faces[np.random.default_rng(0).random(len(faces)) > 1e-4]  # ~200 small holes at full size
     passes = {
         "remove_duplicate_faces": lambda: cleanup.remove_duplicate_faces(vertices, faces),
@@ -126,11 +194,29 @@ def main() -> None:
             vertices, faces, np.zeros(3), 2.7, remesh_resolution, 1.0, 0.9
         ),
     }
-    print(f"\n{'pass':<30}{'seconds':>9}")
+    print(f"\ntorus grid: {len(faces):,} faces\n{'pass':<30}{'seconds':>9}")
+    seconds = {}
     for name, run in passes.items():
-        seconds, _ = timed(run)
-        results["passes"][name] = seconds
-        print(f"{name:<30}{seconds:>9.3f}")
+        seconds[name] = timed(run)[0]
+        print(f"{name:<30}{seconds[name]:>9.3f}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small inputs (about 1/4 of the face target) smoke run")
+    parser.add_argument("--inputs", nargs="+", choices=INPUTS, default=["sphere", "asset"],
+                        help="simplification inputs (icosphere replaces the asset when that cannot be built)")
+    parser.add_argument("--no-passes", action="store_true", help="skip the cleanup/holes/remesh timings")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args()
+    results: dict[str, dict] = {"simplify": {}, "passes": {}}
+    for name, (vertices, faces) in simplify_inputs(args.inputs, args.quick).items():
+        target = len(faces) // 4 if args.quick else 500_000
+        rows = compare_simplifiers(name, vertices, faces, target)
+        results["simplify"][name] = {"input_faces": len(faces), "target": target, "tools": rows}
+    if not args.no_passes:
+        results["passes"] = time_passes(args.quick)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2)

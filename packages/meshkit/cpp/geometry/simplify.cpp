@@ -94,9 +94,10 @@ int max_threads() {
 #endif
 }
 
-// Batched greedy collapse: every round costs all edges and picks, in cost order, legal collapses whose incident faces
-// do not overlap, then applies them at once. Such collapses are independent: they run in parallel here and map
-// directly onto a GPU port.
+// Batched greedy collapse: every round lists all edges with their costs (recomputed only around the vertices that
+// moved in the last round) and picks, in cost order, legal collapses whose incident faces do not overlap, then
+// applies them at once. Such collapses are independent: they run in parallel here and map directly onto a GPU port.
+// Each round works from a fresh index of the faces around every vertex, which stays valid until the collapses.
 class Collapser {
 public:
     Collapser(const double* vertices, int64_t nv, const int64_t* faces, int64_t nf, const double* attributes,
