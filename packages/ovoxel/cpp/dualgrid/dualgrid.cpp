@@ -27,6 +27,7 @@ namespace py = pybind11;
 namespace {
 
 constexpr uint32_t kMaxChunkCrossings = 1u << 30;  // crossing index and voxel slot share a uint32 event
+constexpr size_t kPrefetchAhead = 16;  // events between a hash-slot prefetch and its use
 
 struct Vec3f {
     float v[3];
@@ -78,6 +79,14 @@ struct Shard {
     std::vector<VoxelSums> sums;
     std::vector<uint32_t> row;  // output row
 
+    // Room for about n voxels without regrowing (the per-voxel arrays are large: growth would copy them).
+    void reserve(size_t n) {
+        index.reserve(n);
+        keys.reserve(n);
+        first_touch.reserve(n);
+        sums.reserve(n);
+    }
+
     VoxelSums& touch(Key key, uint64_t position) {
         const auto [local, fresh] = index.insert(key, uint32_t(keys.size()));
         if (fresh) {
@@ -121,10 +130,17 @@ class DualGridBuilder {
             Shard& sh = shards_[t];
             size_t events = 0;
             for (const auto& chunk : chunks) events += chunk.to_shard[t].size();
-            sh.index.reserve(events / 4 + 16);  // a voxel of a closed surface gets about 4 crossing events
+            sh.reserve(events / 4 + 16);  // a voxel of a closed surface gets about 4 crossing events
             uint64_t base = 0;
             for (const auto& chunk : chunks) {
-                for (const uint32_t e : chunk.to_shard[t]) {
+                const std::vector<uint32_t>& events_here = chunk.to_shard[t];
+                for (size_t n = 0; n < events_here.size(); ++n) {
+                    if (n + kPrefetchAhead < events_here.size()) {  // the voxel slot of a later event
+                        const uint32_t ahead = events_here[n + kPrefetchAhead];
+                        const Crossing& y = chunk.crossings[ahead >> 2];
+                        sh.index.prefetch(around(y.key, int(y.tri_axis % 3), int(ahead & 3)));
+                    }
+                    const uint32_t e = events_here[n];
                     const uint32_t index = e >> 2;
                     const int s = int(e & 3);
                     const Crossing& x = chunk.crossings[index];
@@ -146,6 +162,7 @@ class DualGridBuilder {
 #pragma omp parallel for schedule(static, 1) num_threads(threads_)
         for (int c = 0; c < threads_; ++c) {
             chunks[c].to_shard.resize(threads_);
+            DelayedFiler filer{*this, chunks[c]};
             const auto [first, last] = span(c, tris.size());
             for (size_t i = first; i < last; ++i) {
                 const Triangle& t = tris[i];
@@ -161,9 +178,10 @@ class DualGridBuilder {
                     for (int y = lo[1]; y < hi[1]; ++y)
                         for (int x = lo[0]; x < hi[0]; ++x) {
                             const float p[3] = {g_.voxel[0] * x, g_.voxel[1] * y, g_.voxel[2] * z};
-                            if (test(p)) file_term(pack(x, y, z), uint32_t(i), chunks[c]);
+                            if (test(p)) filer.add(pack(x, y, z), uint32_t(i));
                         }
             }
+            filer.finish();
         }
         apply_terms(chunks, [&](uint32_t i) -> const Quadric& { return tris[i].q; }, 1.0f);
     }
@@ -240,6 +258,30 @@ class DualGridBuilder {
         const uint32_t local = shards_[t].index.find(key);
         if (local != kMissing) chunk.to_shard[t].push_back({local, source});
     }
+
+    // Files terms kPrefetchAhead behind their discovery, prefetching each voxel's hash slot in between; the filing
+    // order is unchanged.
+    struct DelayedFiler {
+        const DualGridBuilder& builder;
+        Chunk<Term>& chunk;
+        std::array<std::pair<Key, uint32_t>, kPrefetchAhead> ring{};
+        size_t filed = 0, found = 0;
+
+        void add(Key key, uint32_t source) {
+            if (found - filed == kPrefetchAhead) file_oldest();
+            builder.shards_[shard_of(key, uint32_t(builder.threads_))].index.prefetch(key);
+            ring[found++ % kPrefetchAhead] = {key, source};
+        }
+        void finish() {
+            while (filed < found) file_oldest();
+        }
+
+      private:
+        void file_oldest() {
+            const auto& [key, source] = ring[filed++ % kPrefetchAhead];
+            builder.file_term(key, source, chunk);
+        }
+    };
 
     // Each shard adds weight * quadric(source) of its terms, chunk after chunk (input order).
     template <typename QuadricOf>
