@@ -14,11 +14,12 @@ import argparse
 import json
 import statistics
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from profiling import print_profile
+from sparsetensor import SparseTensor
+from trellis2_models.cuda_graph import CudaGraphModel
 from trellis2_models.loading import build_model
 
 DEFAULT_SPEC_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "spec" / "checkpoints"
@@ -27,17 +28,6 @@ SLAT_FLOW_SPEC = "slat_flow_img2shape_dit_1_3B_1024_bf16"
 SLAT_TOKENS = [(4096, 1029), (8192, 4101), (16384, 4101), (32768, 4101), (49152, 4101)]
 QUICK_ARGS = {"model_channels": 96, "num_blocks": 2, "num_heads": 3, "cond_channels": 64}
 QUICK_SLAT_TOKENS = [(256, 37), (1024, 37)]
-
-
-@dataclass
-class Voxels:
-    """Sparse batch with the interface the SLat flow needs (feats, coords, replace)."""
-
-    feats: torch.Tensor
-    coords: torch.Tensor
-
-    def replace(self, feats: torch.Tensor) -> Voxels:
-        return Voxels(feats, self.coords)
 
 
 def load_spec(spec_dir: Path, name: str, quick: bool, dtype: str) -> dict:
@@ -52,12 +42,12 @@ def load_spec(spec_dir: Path, name: str, quick: bool, dtype: str) -> dict:
     return config
 
 
-def random_voxels(num: int, resolution: int, channels: int, device: torch.device) -> Voxels:
+def random_voxels(num: int, resolution: int, channels: int, device: torch.device) -> SparseTensor:
     """`num` distinct random voxels of one sample in a resolution^3 grid, with standard-normal features."""
     cells = torch.randperm(resolution**3, device=device)[:num]
     xyz = torch.stack([cells // resolution**2, cells // resolution % resolution, cells % resolution], dim=1)
     coords = torch.cat([torch.zeros_like(xyz[:, :1]), xyz], dim=1).int()
-    return Voxels(torch.randn(num, channels, device=device), coords)
+    return SparseTensor(torch.randn(num, channels, device=device), coords)
 
 
 def time_forward(run, device: torch.device, repeats: int) -> tuple[float, float | None]:
@@ -85,39 +75,42 @@ def report(label: str, ms: float, peak: float | None) -> None:
     print(f"{label:<38} {ms:10.1f} ms  peak {peak_text}", flush=True)
 
 
-def prepare(config: dict, device: torch.device, compile_blocks: bool) -> torch.nn.Module:
-    """Build a random-weight model on `device`, optionally compiling each transformer block (experimental)."""
+def prepare(config: dict, device: torch.device, args: argparse.Namespace):
+    """Build a random-weight model on `device`, optionally compiling each transformer block (experimental) or
+    replaying it through CUDA graphs as the pipeline does (the two warm-up calls then warm up and capture)."""
     model = build_model(config, device=device).eval()
-    if compile_blocks:
+    if args.compile:
         for block in model.blocks:
             block.compile(dynamic=True)
-    return model
+    return CudaGraphModel(model) if args.cuda_graph else model
 
 
 def bench_ss_flow(args: argparse.Namespace, device: torch.device) -> None:
     """Benchmark the dense sparse-structure flow over its full 16^3 grid."""
-    model = prepare(load_spec(args.spec_dir, SS_FLOW_SPEC, args.quick, args.dtype), device, args.compile)
+    runner = prepare(load_spec(args.spec_dir, SS_FLOW_SPEC, args.quick, args.dtype), device, args)
+    model = getattr(runner, "model", runner)
     res = model.resolution
     x = torch.randn(1, model.in_channels, res, res, res, device=device)
     t = torch.tensor([500.0], device=device)
     cond = torch.randn(1, 37 if args.quick else 1029, model.cond_channels, device=device)
-    ms, peak = time_forward(lambda: model(x, t, cond), device, args.repeats)
+    ms, peak = time_forward(lambda: runner(x, t, cond), device, args.repeats)
     report(f"ss flow {res**3} tokens ({cond.shape[1]} cond)", ms, peak)
     if args.profile:
-        print_profile(lambda: model(x, t, cond), device, args.profile)
+        print_profile(lambda: runner(x, t, cond), device, args.profile)
 
 
 def bench_slat_flow(args: argparse.Namespace, device: torch.device) -> None:
     """Benchmark the sparse SLat flow at each token count."""
-    model = prepare(load_spec(args.spec_dir, SLAT_FLOW_SPEC, args.quick, args.dtype), device, args.compile)
+    runner = prepare(load_spec(args.spec_dir, SLAT_FLOW_SPEC, args.quick, args.dtype), device, args)
+    model = getattr(runner, "model", runner)
     t = torch.tensor([500.0], device=device)
     for tokens, cond_tokens in QUICK_SLAT_TOKENS if args.quick else SLAT_TOKENS:
         voxels = random_voxels(tokens, 64, model.in_channels, device)
         cond = torch.randn(1, cond_tokens, model.cond_channels, device=device)
-        ms, peak = time_forward(lambda v=voxels, c=cond: model(v, t, c), device, args.repeats)
+        ms, peak = time_forward(lambda v=voxels, c=cond: runner(v, t, c), device, args.repeats)
         report(f"SLat flow {tokens} tokens ({cond_tokens} cond)", ms, peak)
         if args.profile and tokens == (QUICK_SLAT_TOKENS if args.quick else SLAT_TOKENS)[0][0]:
-            print_profile(lambda v=voxels, c=cond: model(v, t, c), device, args.profile)
+            print_profile(lambda v=voxels, c=cond: runner(v, t, c), device, args.profile)
 
 
 def main() -> None:
@@ -129,6 +122,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--spec-dir", type=Path, default=DEFAULT_SPEC_DIR)
     parser.add_argument("--compile", action="store_true", help="torch.compile each block (warm-up pays compilation)")
+    parser.add_argument("--cuda-graph", action="store_true", help="replay each model through CUDA graphs")
     parser.add_argument("--profile", type=int, default=0, metavar="ROWS",
                         help="profile the ss flow and the smallest SLat case, printing the ROWS costliest operators")
     args = parser.parse_args()

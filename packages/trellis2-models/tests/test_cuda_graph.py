@@ -1,10 +1,13 @@
-"""CudaGraphModel: graph replay gives the eager results step after step; everything it cannot capture runs eagerly."""
+"""CudaGraphModel: graph replay gives the eager results step after step (dense and sparse inputs); everything it
+cannot capture runs eagerly."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from trellis2.pipelines.cuda_graph import CudaGraphModel
+from sparsetensor import SparseTensor
+from trellis2_models.cuda_graph import CudaGraphModel
+from trellis2_models.loading import build_model
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
 
@@ -22,7 +25,7 @@ class Counting(torch.nn.Module):
         return torch.nn.functional.gelu(self.layer(x)) * t[:, None] + cond.mean(1)
 
 
-def test_cpu_calls_and_keyword_calls_run_the_model_directly():
+def test_cpu_calls_run_the_model_directly():
     model = Counting()
     runner = CudaGraphModel(model)
     x, t, cond = torch.randn(2, 8), torch.ones(2), torch.randn(2, 3, 8)
@@ -51,6 +54,31 @@ def test_replayed_steps_match_eager_steps(monkeypatch):
         monkeypatch.setenv("TRELLIS2_CUDA_GRAPHS", "0")
         runner(x, t, cond)
         assert model.calls == 5 + 2 + 1
+
+
+@cuda
+def test_sparse_flow_steps_replay_like_eager_ones():
+    args = {"resolution": 8, "in_channels": 4, "out_channels": 4, "model_channels": 64, "cond_channels": 8,
+            "num_blocks": 2, "num_heads": 2, "share_mod": True, "qk_rms_norm": True, "qk_rms_norm_cross": True,
+            "dtype": "bfloat16"}
+    torch.manual_seed(0)
+    model = build_model({"name": "SLatFlowModel", "args": args}, "cuda").eval()
+    runner = CudaGraphModel(model)
+    cells = torch.randperm(512, device="cuda")[:40]
+    coords = torch.stack([torch.zeros_like(cells), cells // 64, cells // 8 % 8, cells % 8], 1).int()
+    x = SparseTensor(torch.randn(40, 4, device="cuda"), coords)
+    cond, neg = torch.randn(1, 5, 8, device="cuda"), torch.zeros(1, 5, 8, device="cuda")
+    with torch.no_grad():
+        for step in range(4):
+            t = torch.full((1,), 1000.0 - 200 * step, device="cuda")
+            for c in (cond, neg):  # a guided step: two calls, same voxels, different conditions
+                got = runner(x, t, c)
+                torch.testing.assert_close(got.feats, model(x, t, c).feats)
+                assert got.coords is x.coords
+            x = x.replace(x.feats - 0.1 * got.feats)
+        other = SparseTensor(torch.randn(40, 4, device="cuda"), coords.clone())  # new voxels: new graph
+        torch.testing.assert_close(runner(other, t, cond).feats, model(other, t, cond).feats)
+    assert len(runner._graphs) == 1
 
 
 @cuda

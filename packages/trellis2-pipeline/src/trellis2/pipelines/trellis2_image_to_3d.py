@@ -10,12 +10,12 @@ from typing import Any
 import torch
 from PIL import Image
 from torch import nn
+from trellis2_models.cuda_graph import CudaGraphModel
 
 from ..representations import PBR_ATTR_LAYOUT, MeshWithVoxel
 from .cascade import choose_cascade_resolution
 from .components import DEFAULT_MATTING_MODEL, build_component
 from .config import local_model_name, locate_pipeline_config, model_reference, read_pipeline_config
-from .cuda_graph import CudaGraphModel
 from .errors import name_stage_on_oom
 from .image_preprocessing import preprocess_image as prepare_image
 from .normalization import LatentNormalization
@@ -234,8 +234,9 @@ class Trellis2ImageTo3DPipeline:
                 context: RunContext, **model_kwargs: Any) -> Any:
         params = {**self.sampler_params[stage], **overrides}
         with self.placement.using(model):
-            # the dense flow sees the same shapes at every step: replay it as a CUDA graph (a no-op off CUDA)
-            runner = CudaGraphModel(model) if isinstance(noise, torch.Tensor) else model
+            # every step has the same shapes (and voxels): replay the flow as a CUDA graph (a no-op off CUDA). Low-VRAM
+            # mode skips it, since each captured graph keeps its own activation memory.
+            runner = model if self.placement.low_vram else CudaGraphModel(model)
             result = self.samplers[stage].sample(
                 runner, noise, **cond, **params, **model_kwargs, verbose=True, tqdm_desc=f"Sampling {label}",
                 progress=context.progress, should_cancel=context.should_cancel, stage=label, keep_trajectory=False,
