@@ -74,7 +74,8 @@ class SparseResBlockC2S3d(_Checkpointed):
         children = x.replace(logits > 0)
         h = self.updown(self.conv1(x.replace(self.norm1(x.feats, activation="silu"))), children)
         skip = self.updown(x, children).feats
-        skip = skip.repeat_interleave(self.out_channels // skip.shape[1], dim=1)
+        repeats = self.out_channels // skip.shape[1]  # each channel repeated in place (repeat_interleave syncs)
+        skip = skip[:, :, None].expand(-1, -1, repeats).reshape(len(skip), self.out_channels)
         h = self.conv2(h.replace(self.norm2(h.feats, activation="silu")))
         out = h.replace(h.feats + skip)
         return (out, logits) if self.pred_subdiv else out
