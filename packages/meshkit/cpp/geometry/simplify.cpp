@@ -86,6 +86,12 @@ struct EdgeList {
     std::vector<int64_t> start;
 };
 
+inline void prefetch(const void* address) {
+#if defined(__GNUC__)
+    __builtin_prefetch(address);
+#endif
+}
+
 int max_threads() {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -346,9 +352,12 @@ private:
         for (int64_t start = 0; start < n && live_faces_ - removable > opt_.target_faces; start += kChunk) {
             const int64_t stop = std::min(n, start + kChunk);
 #pragma omp parallel for schedule(dynamic, 256)
-            for (int64_t i = start; i < stop; ++i)
+            for (int64_t i = start; i < stop; ++i) {
+                if (i + 8 < stop) prefetch_ends(candidates[i + 8]);
+                if (i + 4 < stop) prefetch_faces(candidates[i + 4]);
                 legal[i] = region_is_free(candidates[i].u, candidates[i].v) &&
                            plan(candidates[i].u, candidates[i].v, plans[i]);
+            }
             for (int64_t i = start; i < stop && live_faces_ - removable > opt_.target_faces; ++i) {
                 if (!legal[i] || !region_is_free(plans[i].u, plans[i].v)) continue;
                 for (int32_t end : {plans[i].u, plans[i].v})
@@ -364,6 +373,26 @@ private:
         for (int64_t i = 0; i < count; ++i) apply(plans[winners[i]]);
         live_faces_ -= removable;
         return count;
+    }
+
+    // Candidates come in cost order, scattered over the mesh, so checking one mostly waits for memory: the loop asks
+    // for the data of the next few ahead, first their ends' flags, offsets, positions and quadrics, then (once those
+    // offsets have arrived) the first faces around the ends that are still free.
+    void prefetch_ends(const Edge& e) const {
+        for (int32_t x : {e.u, e.v}) {
+            prefetch(&claimed_[x]);
+            prefetch(&first_[x]);
+            prefetch(&pos_[3 * x]);
+            prefetch(&quadric_[x]);
+        }
+    }
+
+    void prefetch_faces(const Edge& e) const {
+        if (claimed_[e.u] || claimed_[e.v]) return;
+        for (int32_t x : {e.u, e.v}) {
+            prefetch(&around_[first_[x]]);
+            prefetch(&faces_[3 * around_[first_[x]]]);
+        }
     }
 
     // Whether collapsing edge (a, b) is legal; fills the plan (kept vertex, removed faces, new position) if so.
