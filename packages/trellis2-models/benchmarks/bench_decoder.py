@@ -88,6 +88,8 @@ def main() -> None:
     parser.add_argument("--spec-dir", type=Path, default=DEFAULT_SPEC)
     parser.add_argument("--quick", action="store_true", help="tiny decoder at an 8^3 latent (CPU smoke run)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--memory-trace", action="store_true",
+                        help="after timing, decode once more printing each block's peak CUDA memory")
     parser.add_argument("--profile", type=int, default=0, metavar="ROWS",
                         help="after timing, profile one decode and print the ROWS most expensive operators")
     args = parser.parse_args()
@@ -112,8 +114,39 @@ def main() -> None:
     print("| ---: | ---: | ---: | ---: | ---: |")
     print(f"| {coords.shape[0]:,} | {raw.coords.shape[0]:,} | {first_ms:.0f} | {statistics.median(samples):.1f} "
           f"| {peak:.2f} |")
+    if args.memory_trace and device.type == "cuda":
+        print_memory_trace(decoder, lambda: decoder.decode_features(latent))
     if args.profile:
         print_profile(lambda: decoder.decode_features(latent), device, args.profile)
+
+
+def print_memory_trace(decoder: nn.Module, fn) -> None:
+    """One call with per-block CUDA memory: allocated before, the peak while it ran, allocated after (GB)."""
+    rows = []
+
+    def before(module, _args):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        module._trace_start = torch.cuda.memory_allocated()
+
+    def after(module, _args, _output):
+        torch.cuda.synchronize()
+        rows.append((module._trace_name, module._trace_start, torch.cuda.max_memory_allocated(),
+                     torch.cuda.memory_allocated()))
+
+    handles = []
+    for name, module in decoder.named_modules():
+        if name.count(".") == 2 or name in ("from_latent", "output_layer"):  # blocks.<level>.<index>, ends
+            module._trace_name = name
+            handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+    with torch.inference_mode():
+        fn()
+    for handle in handles:
+        handle.remove()
+    print("| module | allocated before GB | peak during GB | allocated after GB |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, start, peak, end in rows:
+        print(f"| {name} | {start / 1e9:.2f} | {peak / 1e9:.2f} | {end / 1e9:.2f} |")
 
 
 if __name__ == "__main__":
