@@ -83,14 +83,14 @@ MipTexture make_texture(const std::vector<Array<uint8_t>>& images, int filter, i
     int total = 0;
     for (int c : channels) total += c;
     if (total < 1 || total > kMaxChannels) throw std::invalid_argument("texture must have 1 to 16 channels");
-    const size_t texels = size_t(images[0].shape(0) * images[0].shape(1));
-    TextureLevel base{std::vector<uint8_t>(texels * size_t(total)), images[0].shape(0), images[0].shape(1)};
-    int offset = 0;
+    const size_t texels = size_t(images[0].shape(0) * images[0].shape(1)), stride = size_t(texel_stride(total));
+    TextureLevel base{std::vector<uint8_t>(texels * stride), images[0].shape(0), images[0].shape(1)};
+    size_t offset = 0;
     for (size_t i = 0; i < images.size(); ++i) {
         const uint8_t* src = images[i].data();
-        for (size_t t = 0; t < texels; ++t)
-            for (int c = 0; c < channels[i]; ++c) base.texels[t * size_t(total) + size_t(offset + c)] = src[t * channels[i] + c];
-        offset += channels[i];
+        const size_t width = size_t(channels[i]);
+        for (size_t t = 0; t < texels; ++t) std::copy(src + t * width, src + (t + 1) * width, &base.texels[t * stride + offset]);
+        offset += width;
     }
     return MipTexture(std::move(base), total, filter, wrap);
 }
@@ -108,10 +108,12 @@ py::array_t<double> sample_binding(const MipTexture& texture, Array<double> u, A
 
 py::list levels_binding(const MipTexture& texture) {
     py::list levels;
+    const size_t channels = size_t(texture.channels()), stride = size_t(texel_stride(texture.channels()));
     for (const TextureLevel& level : texture.levels()) {
-        py::array_t<uint8_t> array({py::ssize_t(level.height), py::ssize_t(level.width),
-                                    py::ssize_t(texture.channels())});
-        std::copy(level.texels.begin(), level.texels.end(), array.mutable_data());
+        py::array_t<uint8_t> array({py::ssize_t(level.height), py::ssize_t(level.width), py::ssize_t(channels)});
+        uint8_t* dst = array.mutable_data();
+        for (size_t t = 0; t < size_t(level.height * level.width); ++t)
+            std::copy(&level.texels[t * stride], &level.texels[t * stride + channels], dst + t * channels);
         levels.append(array);
     }
     return levels;

@@ -26,7 +26,7 @@ bool is_power_of_two(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
 }  // namespace
 
 MipTexture::MipTexture(TextureLevel image, int channels, int filter, int wrap)
-    : channels_(channels), filter_(filter), wrap_(wrap) {
+    : channels_(channels), stride_(texel_stride(channels)), filter_(filter), wrap_(wrap) {
     const int64_t height = image.height, width = image.width;
     if (height < 1 || width < 1) throw std::invalid_argument("texture must be non-empty");
     if (channels < 1 || channels > kMaxChannels) throw std::invalid_argument("texture must have 1 to 16 channels");
@@ -35,21 +35,21 @@ MipTexture::MipTexture(TextureLevel image, int channels, int filter, int wrap)
         throw std::invalid_argument("unknown texture wrap mode");
     if (filter == kFilterLinear && (height != width || !is_power_of_two(height)))
         throw std::invalid_argument("a linear-filtered texture must be square with a power-of-two side");
-    if (image.texels.size() != size_t(height * width * channels)) throw std::invalid_argument("texel count mismatch");
+    if (image.texels.size() != size_t(height * width * stride_)) throw std::invalid_argument("texel count mismatch");
     levels_.push_back(std::move(image));
     if (filter != kFilterLinear) return;
     while (levels_.back().height > 1) {
         const TextureLevel& fine = levels_.back();
         const int64_t side = fine.height / 2;
-        TextureLevel coarse{std::vector<uint8_t>(size_t(side * side * channels)), side, side};
+        TextureLevel coarse{std::vector<uint8_t>(size_t(side * side * stride_)), side, side};
         const uint8_t* src = fine.texels.data();
         for (int64_t y = 0; y < side; ++y) {
             for (int64_t x = 0; x < side; ++x) {
-                const uint8_t* a = src + ((2 * y) * fine.width + 2 * x) * channels;
-                const uint8_t* b = a + fine.width * channels;
-                for (int c = 0; c < channels; ++c) {
-                    const unsigned sum = unsigned(a[c]) + b[c] + a[channels + c] + b[channels + c];
-                    coarse.texels[size_t((y * side + x) * channels + c)] = uint8_t(sum / 4);
+                const uint8_t* a = src + ((2 * y) * fine.width + 2 * x) * stride_;
+                const uint8_t* b = a + fine.width * stride_;
+                for (int c = 0; c < stride_; ++c) {
+                    const unsigned sum = unsigned(a[c]) + b[c] + a[stride_ + c] + b[stride_ + c];
+                    coarse.texels[size_t((y * side + x) * stride_ + c)] = uint8_t(sum / 4);
                 }
             }
         }
@@ -72,12 +72,17 @@ void MipTexture::sample_linear(const TextureLevel& level, double u, double v, fl
     const float wx = static_cast<float>(x - double(x0) - 0.5), wy = static_cast<float>(y - double(y0) - 0.5);
     const int64_t xa = wrap_index(x0, level.width), xb = wrap_index(x0 + 1, level.width);
     const int64_t ya = wrap_index(y0, level.height), yb = wrap_index(y0 + 1, level.height);
-    const uint8_t* row_a = level.texels.data() + ya * level.width * channels_;
-    const uint8_t* row_b = level.texels.data() + yb * level.width * channels_;
-    for (int c = 0; c < channels_; ++c) {
-        const float top = (1.0f - wx) * float(row_a[xa * channels_ + c]) + wx * float(row_a[xb * channels_ + c]);
-        const float bottom = (1.0f - wx) * float(row_b[xa * channels_ + c]) + wx * float(row_b[xb * channels_ + c]);
-        out[c] = ((1.0f - wy) * top + wy * bottom) / 255.0f;
+    const uint8_t* a0 = level.texels.data() + (ya * level.width + xa) * stride_;
+    const uint8_t* a1 = level.texels.data() + (ya * level.width + xb) * stride_;
+    const uint8_t* b0 = level.texels.data() + (yb * level.width + xa) * stride_;
+    const uint8_t* b1 = level.texels.data() + (yb * level.width + xb) * stride_;
+    for (int block = 0; block < stride_; block += 4) {
+        for (int k = 0; k < 4; ++k) {
+            const int c = block + k;
+            const float top = (1.0f - wx) * float(a0[c]) + wx * float(a1[c]);
+            const float bottom = (1.0f - wx) * float(b0[c]) + wx * float(b1[c]);
+            out[c] = ((1.0f - wy) * top + wy * bottom) / 255.0f;
+        }
     }
 }
 
@@ -86,7 +91,7 @@ void MipTexture::sample(double u, double v, double mip_level, double* out) const
     if (filter_ == kFilterNearest) {
         const int64_t x = wrap_index(floor_index(u * double(base.width)), base.width);
         const int64_t y = wrap_index(floor_index((1.0 - v) * double(base.height)), base.height);
-        const uint8_t* texel = base.texels.data() + (y * base.width + x) * channels_;
+        const uint8_t* texel = base.texels.data() + (y * base.width + x) * stride_;
         for (int c = 0; c < channels_; ++c) out[c] = texel[c] / 255.0;
         return;
     }

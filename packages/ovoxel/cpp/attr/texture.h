@@ -12,8 +12,11 @@ enum Wrap { kWrapRepeat = 0, kWrapClamp = 1, kWrapMirror = 2 };
 enum Filter { kFilterNearest = 0, kFilterLinear = 1 };
 constexpr int kMaxChannels = 16;  // several same-size textures may be interleaved into one
 
+// Bytes per texel: channels padded to a multiple of 4, so taps are blended in 4-wide blocks (vectorised).
+constexpr int texel_stride(int channels) { return (channels + 3) / 4 * 4; }
+
 struct TextureLevel {
-    std::vector<uint8_t> texels;  // (height, width, channels) row-major
+    std::vector<uint8_t> texels;  // (height, width, texel_stride(channels)) row-major, padding bytes zero
     int64_t height, width;
 };
 
@@ -32,7 +35,7 @@ private:
     int64_t wrap_index(int64_t index, int64_t extent) const;
     void sample_linear(const TextureLevel& level, double u, double v, float* out) const;
 
-    int channels_, filter_, wrap_;
+    int channels_, stride_, filter_, wrap_;
     std::vector<TextureLevel> levels_;
 };
 
