@@ -66,21 +66,23 @@ def test_sparse_tensor_qkv_keeps_coords():
 @pytest.mark.parametrize("flash_attn_installed", [True, False])
 def test_auto_backend_choice_on_cuda(monkeypatch, hopper, flash_attn_installed):
     monkeypatch.delenv("SPARSETENSOR_ATTN_BACKEND", raising=False)
-    monkeypatch.setattr(attention_module, "_cudnn_preferred", lambda device: hopper)
-    real_find_spec = attention_module.importlib.util.find_spec
-    monkeypatch.setattr(attention_module.importlib.util, "find_spec",
-                        lambda name: object() if name == "flash_attn" and flash_attn_installed
-                        else None if name == "flash_attn" else real_find_spec(name))
+    monkeypatch.setattr(attention_module, "_capability", lambda device: (9, 0) if hopper else (8, 0))
+    monkeypatch.setattr(attention_module, "_flash_attn_installed", lambda: flash_attn_installed)
     cuda, half = torch.device("cuda"), torch.float16
     one_launch = "flash_attn" if flash_attn_installed else "varlen"
     few_long = "cudnn" if hopper else one_launch
-    assert attention_backend(cuda, half, 64, [2458, 1638]) == few_long
-    assert attention_backend(cuda, torch.bfloat16, 128, [1024] * 8) == few_long
-    assert attention_backend(cuda, half, 64, [1024] * 9) == one_launch  # many sequences: one launch
-    assert attention_backend(cuda, half, 64, [4000, 10]) == few_long  # the mean length decides
-    assert attention_backend(cuda, half, 64, [600, 400]) == one_launch  # short sequences: one launch
+    assert attention_backend(cuda, half, 64, [4096]) == few_long
+    assert attention_backend(cuda, half, 64, [300]) == few_long  # one sequence: one launch either way
+    assert attention_backend(cuda, half, 64, [2340, 1756]) == few_long
+    assert attention_backend(cuda, torch.bfloat16, 128, [2048] * 8) == few_long
+    assert attention_backend(cuda, half, 64, [2048] * 9) == one_launch  # many sequences: one launch
+    assert attention_backend(cuda, half, 64, [1638, 1228, 819, 411]) == one_launch  # 4 x 1k: varlen won on H200
+    assert attention_backend(cuda, half, 64, [4000, 100]) == few_long  # the mean length decides
+    assert attention_backend(cuda, half, 64, [1200, 800]) == one_launch  # short sequences: one launch
     assert attention_backend(cuda, torch.float32, 64, [4096]) == "sdpa"  # no fp32 flash/varlen kernels
     assert attention_backend(cuda, half, 74, [4096]) == "sdpa"  # head dim not a multiple of 8
+    monkeypatch.setattr(attention_module, "_capability", lambda device: (7, 5))
+    assert attention_backend(cuda, half, 64, [1000] * 4) == ("flash_attn" if flash_attn_installed else "sdpa")
     assert attention_backend(torch.device("cpu"), half, 64, [4096]) == "math"
     monkeypatch.setenv("SPARSETENSOR_ATTN_BACKEND", "varlen")
     assert attention_backend(torch.device("cpu"), half, 64, [4096]) == "varlen"
