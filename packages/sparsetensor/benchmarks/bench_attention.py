@@ -3,16 +3,22 @@ attention kernel torch offers (issue 3: ours within 10% of the best).
 
 Usage: python bench_attention.py [--device cuda|cpu] [--quick] [--repeats R] [--channels C]
 Input: packed qkv [N, 3, H, D] (H = channels / D) of N tokens split into 1, 2 or 4 sequences of unequal length
-(shares 4:3:2:1). Candidates: SDPA once per sequence with one backend forced (flash, efficient, cudnn), torch's
-one-launch torch.nn.attention.varlen.varlen_attn and flash_attn's packed varlen kernel; '-' where one cannot run.
-Kernel candidates get their inputs prepared outside the timing (cu_seqlens on the device, contiguous q/k/v for the
-varlen kernels); ours is timed from the VarLenTensor. Milliseconds per call: mean over R back-to-back calls between
-two syncs, median of 3 rounds. Every candidate's output is checked against ours.
+(shares 4:3:2:1), already on the device. Candidates: SDPA once per sequence with one backend forced (flash,
+efficient, cudnn; each call includes its sdpa_kernel context and the concatenation of the outputs), torch's one-launch
+torch.nn.attention.varlen.varlen_attn, the FlashAttention-2 varlen op that varlen_attn wraps (aten varlen, called
+directly) and flash_attn's packed varlen kernel; '-' where one cannot run. Candidates get their inputs prepared
+outside the timing (per-sequence views, cu_seqlens on the device, contiguous q/k/v for the varlen kernels). Ours is
+timed from the VarLenTensor to the output VarLenTensor: backend choice, lookups in its per-layout caches, views,
+kernel launches and (per-sequence path, 2+ sequences) the output concatenation; the untimed warm-up call fills the
+caches and builds cuDNN graphs, as the first call of a layout does in a model. Milliseconds per call: mean over R
+back-to-back calls between two syncs (R: --repeats, else enough calls for ~20 ms), median of 5 rounds that visit
+ours and every candidate in turn, so clock drift hits all alike. Every candidate's output is checked against ours.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -75,6 +81,13 @@ def torch_varlen(qkv: torch.Tensor, lengths: list[int]) -> Callable[[], torch.Te
     return lambda: varlen_attn(q, k, v, cu, cu, max(lengths), max(lengths))
 
 
+def aten_varlen(qkv: torch.Tensor, lengths: list[int]) -> Callable[[], torch.Tensor]:
+    op = torch.ops.aten._flash_attention_forward
+    q, k, v = (t.contiguous() for t in qkv.unbind(1))
+    cu = cumulative(lengths, qkv.device)
+    return lambda: op(q, k, v, cu, cu, max(lengths), max(lengths), 0.0, False, False)[0]
+
+
 def flash_attn_packed(qkv: torch.Tensor, lengths: list[int]) -> Callable[[], torch.Tensor]:
     from flash_attn import flash_attn_varlen_qkvpacked_func
 
@@ -85,26 +98,33 @@ def flash_attn_packed(qkv: torch.Tensor, lengths: list[int]) -> Callable[[], tor
 CANDIDATES: dict[str, Candidate] = {
     **{name: sdpa_per_sequence(backend) for name, backend in SDPA_BACKENDS.items()},
     "varlen_attn": torch_varlen,
+    "aten varlen": aten_varlen,
     "flash_attn": flash_attn_packed,
 }
 
 
-def per_call_ms(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int) -> float:
-    """Mean milliseconds per call over `repeats` back-to-back calls between two syncs; median of 3 rounds."""
+def per_call_ms(fns: dict[str, Callable[[], torch.Tensor]], device: torch.device, repeats: int | None,
+                rounds: int = 5) -> dict[str, float]:
+    """Milliseconds per call of each function: mean over back-to-back calls between two syncs, median of `rounds`
+    rounds that each time every function in turn. Calls per round: `repeats`, else enough for about 20 ms."""
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    fn()  # warm-up: kernel selection, cuDNN graph build
-    rounds = []
-    for _ in range(3):
+    def timed(fn: Callable[[], torch.Tensor], calls: int) -> float:
         sync()
         start = time.perf_counter()
-        for _ in range(repeats):
+        for _ in range(calls):
             fn()
         sync()
-        rounds.append((time.perf_counter() - start) * 1e3 / repeats)
-    return sorted(rounds)[1]
+        return (time.perf_counter() - start) * 1e3 / calls
+
+    calls = {name: repeats or max(3, min(1000, math.ceil(20 / timed(fn, 3)))) for name, fn in fns.items()}
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name].append(timed(fn, calls[name]))
+    return {name: sorted(values)[len(values) // 2] for name, values in times.items()}
 
 
 def bench_row(head_dim: int, dtype: torch.dtype, tokens: int, sequences: int, channels: int, device: torch.device,
@@ -113,10 +133,9 @@ def bench_row(head_dim: int, dtype: torch.dtype, tokens: int, sequences: int, ch
     lengths = split_lengths(tokens, sequences)
     heads = max(1, channels // head_dim)
     qkv = torch.randn(tokens, 3, heads, head_dim, device=device, dtype=dtype)
-    run_ours = ours(qkv, lengths)
-    expected = run_ours().float()
-    ours_ms = per_call_ms(run_ours, device, repeats)
-    times, notes = {}, []
+    runs = {"ours": ours(qkv, lengths)}
+    expected = runs["ours"]().float()
+    notes = []
     for name, prepare in CANDIDATES.items():
         try:
             run = prepare(qkv, lengths)
@@ -126,7 +145,9 @@ def bench_row(head_dim: int, dtype: torch.dtype, tokens: int, sequences: int, ch
         error = (got - expected).abs().max().item()
         if error > 2e-2:
             notes.append(f"D={head_dim} {dtype} {tokens} tokens / {sequences}: {name} differs from ours by {error:.3g}")
-        times[name] = per_call_ms(run, device, repeats)
+        runs[name] = run
+    times = per_call_ms(runs, device, repeats)
+    ours_ms = times.pop("ours")
     backend = attention_backend(device, dtype, head_dim, lengths)
     best_name, best_ms = min(times.items(), key=lambda item: item[1]) if times else ("-", float("nan"))
     cells = [f"{head_dim}", str(dtype).removeprefix("torch."), f"{tokens}", "+".join(map(str, lengths)),
@@ -140,12 +161,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true", help="tiny shapes (CPU smoke run)")
-    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None, help="calls per timing round (default: ~20 ms worth)")
     parser.add_argument("--channels", type=int, default=None, help="H * D (default 1536, TRELLIS.2's flow width)")
     args = parser.parse_args()
     device = torch.device(args.device)
     grid = QUICK if args.quick else FULL
-    repeats = args.repeats or (2 if args.quick else 20)
+    repeats = args.repeats or (2 if args.quick else None)
     channels = args.channels or (128 if args.quick else 1536)
     torch.manual_seed(0)
     warnings.filterwarnings("ignore", category=UserWarning)  # SDPA warns for every backend it cannot use
