@@ -340,7 +340,7 @@ private:
         std::vector<uint8_t>& legal = legal_;
         plans.resize(n);
         legal.resize(n);
-        constexpr int64_t kChunk = 16384;
+        constexpr int64_t kChunk = 4096;  // small: few plans wasted on candidates that an earlier one in the chunk blocks
         // A winner claims every corner of the faces around its edge; a later candidate shares a face with it exactly
         // when one of its two ends is claimed.
         auto region_is_free = [&](int32_t u, int32_t v) { return !claimed_[u] && !claimed_[v]; };
