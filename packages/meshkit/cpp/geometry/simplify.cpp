@@ -131,17 +131,13 @@ public:
             index_faces();
             collect_edges();
             std::fill(dirty_.begin(), dirty_.end(), 0);
-            std::vector<Edge>& edges = candidates_;
-            edges.assign(cached_.edges.begin(), cached_.edges.end());
-            const int64_t total = static_cast<int64_t>(edges.size());
+            const int64_t total = static_cast<int64_t>(cached_.edges.size());
             const double want = widen * std::max<double>(2.0 * (live_faces_ - opt_.target_faces), 256.0);
             const int64_t count = std::min<int64_t>(
                 total, static_cast<int64_t>(std::min(want, std::max(256.0, widen * opt_.round_fraction * total))));
             if (count == 0) break;
-            std::nth_element(edges.begin(), edges.begin() + (count - 1), edges.end());
-            edges.resize(count);
-            std::sort(edges.begin(), edges.end());
-            if (collapse_round(edges) == 0) {
+            select_candidates(count);
+            if (collapse_round(candidates_) == 0) {
                 if (count == total) break;
                 widen *= 4;
             }
@@ -321,6 +317,29 @@ private:
         }
         out.start[nv] = static_cast<int64_t>(out.edges.size());
         std::swap(cached_, spare_);
+    }
+
+    // Puts the `count` cheapest listed edges, in cost order, in candidates_. A cost bound taken from every 16th edge
+    // (with a margin) first filters the listing, so the exact selection sorts through few more than `count` edges;
+    // when the bound lets too few through, every edge goes.
+    void select_candidates(int64_t count) {
+        const std::vector<Edge>& edges = cached_.edges;
+        const int64_t total = static_cast<int64_t>(edges.size());
+        constexpr int64_t kStride = 16;
+        candidates_.clear();
+        if (count < total) {
+            sample_.clear();
+            for (int64_t i = 0; i < total; i += kStride) sample_.push_back(edges[i].cost);
+            const int64_t rank = std::min<int64_t>(static_cast<int64_t>(sample_.size()) - 1, 5 * count / (4 * kStride));
+            std::nth_element(sample_.begin(), sample_.begin() + rank, sample_.end());
+            const double bound = sample_[rank];
+            for (const Edge& e : edges)
+                if (e.cost <= bound) candidates_.push_back(e);
+        }
+        if (static_cast<int64_t>(candidates_.size()) < count) candidates_.assign(edges.begin(), edges.end());
+        std::nth_element(candidates_.begin(), candidates_.begin() + (count - 1), candidates_.end());
+        candidates_.resize(count);
+        std::sort(candidates_.begin(), candidates_.end());
     }
 
     // Collapse cost of edge (u, w), u < w: the last listing's value when neither end has moved since, else computed.
@@ -541,6 +560,7 @@ private:
     // Per-round buffers, kept so that later rounds reuse their memory.
     std::vector<std::vector<Edge>> parts_;  // each thread's share of the edge listing
     std::vector<Edge> candidates_;
+    std::vector<double> sample_;  // every 16th listed cost, for the candidate filter
     std::vector<Plan> plans_;
     std::vector<uint8_t> legal_;
     std::vector<int32_t> faces_;
