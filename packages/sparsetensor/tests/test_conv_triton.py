@@ -74,3 +74,13 @@ def test_schedule_cache_works_for_inference_tensors_and_follows_in_place_changes
     torch.testing.assert_close(submanifold_conv3d_triton(x.feats.to(DEVICE), nmap, w.to(DEVICE)).cpu(), ref,
                                atol=1e-4, rtol=1e-4)
     assert first.shape == (30, 3)
+
+
+def test_neighbour_patterns_are_the_same_in_row_chunks():
+    from sparsetensor.ops.conv_triton import _neighbour_patterns
+
+    present = torch.rand(1000, 27, generator=torch.Generator().manual_seed(3)) < 0.4
+    whole = _neighbour_patterns(present, rows_per_chunk=1 << 20)
+    assert torch.equal(_neighbour_patterns(present, rows_per_chunk=7), whole)
+    expected = sum(present[:, k].long() << k for k in range(27))
+    assert torch.equal(whole, expected)

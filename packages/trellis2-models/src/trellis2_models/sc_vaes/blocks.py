@@ -82,11 +82,12 @@ class SparseResBlockC2S3d(_Checkpointed):
         logits = _subdivision_logits(self, x, guide_logits)
         children = x.replace(logits > 0)
         h = self.updown(self.conv1(x.replace(self.norm1(x.feats, activation="silu"))), children)
-        skip = self.updown(x, children).feats
-        repeats = self.out_channels // skip.shape[1]  # each channel repeated in place (repeat_interleave syncs)
-        skip = skip[:, :, None].expand(-1, -1, repeats).reshape(len(skip), self.out_channels)
-        h = self.conv2(h.replace(self.norm2(h.feats, activation="silu")))
-        out = h.replace(h.feats + skip)
+        skip = self.updown(x, children).feats  # [M, C_in / 8], each channel repeated over the output channels
+        h = h.replace(self.norm2(h.feats, activation="silu"))  # drops the pre-norm features before the conv
+        h = self.conv2(h)
+        # broadcast add of the repeated skip channels, never materialising them (memory at millions of voxels)
+        summed = h.feats.view(len(skip), skip.shape[1], -1) + skip[:, :, None]
+        out = h.replace(summed.view(len(skip), self.out_channels))
         return (out, logits) if self.pred_subdiv else out
 
 
@@ -108,7 +109,8 @@ class SparseResBlockS2C3d(_Checkpointed):
         h = self.updown(self.conv1(x.replace(self.norm1(x.feats, activation="silu"))))
         merged = self.updown(x).feats
         skip = merged.reshape(len(merged), self.out_channels, -1).mean(dim=-1)
-        h = self.conv2(h.replace(self.norm2(h.feats, activation="silu")))
+        h = h.replace(self.norm2(h.feats, activation="silu"))  # drops the pre-norm features before the conv
+        h = self.conv2(h)
         return h.replace(h.feats + skip)
 
 
@@ -136,7 +138,8 @@ class SparseResBlockDownsample3d(_Checkpointed):
 
     def _forward(self, x: SparseTensor) -> SparseTensor:
         h = self.conv1(self.updown(x.replace(self.norm1(x.feats, activation="silu"))))
-        h = self.conv2(h.replace(self.norm2(h.feats, activation="silu")))
+        h = h.replace(self.norm2(h.feats, activation="silu"))  # drops the pre-norm features before the conv
+        h = self.conv2(h)
         return h.replace(h.feats + self.skip_connection(self.updown(x).feats))
 
 
@@ -159,7 +162,8 @@ class SparseResBlockUpsample3d(_Checkpointed):
         logits = _subdivision_logits(self, x, guide_logits)
         children = x.replace(logits > 0)
         h = self.conv1(self.updown(x.replace(self.norm1(x.feats, activation="silu")), children))
-        h = self.conv2(h.replace(self.norm2(h.feats, activation="silu")))
+        h = h.replace(self.norm2(h.feats, activation="silu"))  # drops the pre-norm features before the conv
+        h = self.conv2(h)
         out = h.replace(h.feats + self.skip_connection(self.updown(x, children).feats))
         return (out, logits) if self.pred_subdiv else out
 
