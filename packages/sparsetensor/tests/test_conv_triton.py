@@ -84,3 +84,42 @@ def test_neighbour_patterns_are_the_same_in_row_chunks():
     assert torch.equal(_neighbour_patterns(present, rows_per_chunk=7), whole)
     expected = sum(present[:, k].long() << k for k in range(27))
     assert torch.equal(whole, expected)
+
+
+@pytest.mark.parametrize(("dtype", "c_in", "per_child", "tol"),
+                         [(torch.float32, 5, 3, 1e-5), (torch.float32, 24, 64, 1e-5), (torch.float16, 16, 8, 2e-2)])
+@pytest.mark.parametrize("only_some_children", [False, True])
+def test_conv_to_children_writes_only_the_listed_children(dtype, c_in, per_child, tol, only_some_children):
+    from sparsetensor.ops.conv import submanifold_conv3d_to_children
+    from sparsetensor.ops.conv_triton import submanifold_conv3d_to_children_triton
+
+    x = random_sparse([150, 0, 60], 6, c_in, seed=c_in + per_child)
+    nmap = build_neighbor_map(x.coords, 3)
+    g = torch.Generator().manual_seed(2)
+    w, b = torch.randn(8 * per_child, 3, 3, 3, c_in, generator=g) * 0.2, torch.randn(8 * per_child, generator=g)
+    subdivided = torch.rand(len(x.coords), 8, generator=g) < 0.45  # about half the children, as on a surface
+    if only_some_children:  # column blocks of children 1-4, 6, 7 are needed by no tile: their GEMMs are skipped
+        subdivided[:, [1, 2, 3, 4, 6, 7]] = False
+        subdivided[::3, 5] = False  # and rows differ in what they need
+    parent, child = subdivided.nonzero(as_tuple=True)
+    full = submanifold_conv3d_reference(x.feats, nmap, w.double(), b.double())
+    expected = full.view(len(full), 8, per_child)[parent, child]
+    got = submanifold_conv3d_to_children_triton(x.feats.to(DEVICE, dtype), nmap.to(DEVICE), w.to(DEVICE, dtype),
+                                                b.to(DEVICE, dtype), parent.to(DEVICE), child.to(DEVICE))
+    assert got.shape == (len(parent), per_child) and got.dtype == dtype
+    torch.testing.assert_close(got.double().cpu(), expected, atol=tol * expected.abs().max().item(), rtol=tol)
+    reference = submanifold_conv3d_to_children(x.feats.double(), x.coords, w.double(), b.double(), parent, child,
+                                               neighbor_map=nmap)
+    torch.testing.assert_close(reference, expected)
+
+
+def test_conv_to_children_rejects_bad_layouts():
+    from sparsetensor.ops.conv import submanifold_conv3d_to_children
+
+    x = random_sparse([10], 3, 4)
+    with pytest.raises(ValueError, match="divisible by 8"):
+        submanifold_conv3d_to_children(x.feats, x.coords, torch.randn(12, 3, 3, 3, 4), None, torch.zeros(1).long(),
+                                       torch.zeros(1).long())
+    with pytest.raises(ValueError, match="equal 1-D"):
+        submanifold_conv3d_to_children(x.feats, x.coords, torch.randn(16, 3, 3, 3, 4), None, torch.zeros(2).long(),
+                                       torch.zeros(3).long())

@@ -79,6 +79,7 @@ def test_decoder_fused_equals_unfused(monkeypatch, use_fp16):
 
     def decode(backend: str) -> tuple[torch.Tensor, torch.Tensor]:
         monkeypatch.setenv("SPARSETENSOR_FUSED_BACKEND", backend)
+        monkeypatch.setenv("SPARSETENSOR_CONV_BACKEND", backend)  # includes conv1 fused with channel-to-spatial
         torch.manual_seed(0)
         decoder = FlexiDualGridVaeDecoder(8, [32, 16], 8, up_block_type=["SparseResBlockC2S3d"], use_fp16=use_fp16,
                                           **levels).to(DEVICE)

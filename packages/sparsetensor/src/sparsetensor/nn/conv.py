@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn as nn
 
-from ..ops.conv import _triple, build_neighbor_map, submanifold_conv3d
+from ..ops.conv import _triple, build_neighbor_map, submanifold_conv3d, submanifold_conv3d_to_children
 from ..tensor import SparseTensor
 
 
@@ -46,3 +46,9 @@ class SparseConv3d(nn.Module):
             raise TypeError(f"SparseConv3d expects a SparseTensor, got {type(x).__name__}")
         out = submanifold_conv3d(x.feats, x.coords, self.weight, self.bias, self.dilation, self.neighbor_map(x))
         return x.replace(out)
+
+    def to_children(self, x: SparseTensor, parent: torch.Tensor, child: torch.Tensor) -> torch.Tensor:
+        """This conv followed by channel-to-spatial onto the children (`parent`, `child`) of x's voxels, as features
+        [M, out_channels / 8] (see `sparsetensor.ops.submanifold_conv3d_to_children`)."""
+        return submanifold_conv3d_to_children(x.feats, x.coords, self.weight, self.bias, parent, child, self.dilation,
+                                              self.neighbor_map(x))

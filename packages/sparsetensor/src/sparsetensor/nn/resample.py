@@ -6,6 +6,7 @@ matching upsampling restore the fine voxels (upstream semantics).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -129,20 +130,47 @@ class SparseUpsample(nn.Module):
         return _fine_tensor(x, x.feats[parent], coords, self.factor, cached is not None)
 
 
+@dataclass(frozen=True)
+class ChildLayout:
+    """Where channel-to-spatial puts things: fine `coords` [M, 4], each fine voxel's `parent` row and `child` block,
+    and whether it came from a packing step's cache (then the fine tensor shares that cache)."""
+
+    coords: torch.Tensor
+    parent: torch.Tensor
+    child: torch.Tensor
+    from_cache: bool
+
+
 class SparseChannel2Spatial(nn.Module):
-    """Inverse of SparseSpatial2Channel: unpack channel block `child` to the child voxel (cache or subdivision)."""
+    """Inverse of SparseSpatial2Channel: unpack channel block `child` to the child voxel (cache or subdivision).
+
+    `layout(x, subdivision)` computes the fine voxels once; `unpack(x, layout)` and `place(x, feats, layout)` reuse it
+    (up blocks unpack two tensors onto the same children, one of them produced directly by a fused conv).
+    """
 
     def __init__(self, factor: int = 2):
         super().__init__()
         self.factor = factor
 
-    def forward(self, x: SparseTensor, subdivision: SparseTensor | None = None) -> SparseTensor:
+    def layout(self, x: SparseTensor, subdivision: SparseTensor | None = None) -> ChildLayout:
+        """The fine voxels of `x`: from the packing step's cache, else from the boolean `subdivision` mask."""
         cached = x.get_spatial_cache(f"channel2spatial_{self.factor}")
         if cached is None and subdivision is None:
             raise ValueError("SparseChannel2Spatial: no cache from a SparseSpatial2Channel; pass a subdivision mask")
         coords, parent, child = cached if cached is not None else _refine(x, subdivision, self.factor)
+        return ChildLayout(coords, parent, child, cached is not None)
+
+    def unpack(self, x: SparseTensor, layout: ChildLayout) -> SparseTensor:
+        """Channel block `child` of row `parent` becomes each fine voxel's features."""
         children = self.factor**3
         if x.feats.shape[1] % children:
             raise ValueError(f"channels ({x.feats.shape[1]}) must be divisible by factor**3 = {children}")
         unpacked = x.feats.reshape(x.feats.shape[0] * children, x.feats.shape[1] // children)
-        return _fine_tensor(x, unpacked[parent * children + child], coords, self.factor, cached is not None)
+        return self.place(x, unpacked[layout.parent * children + layout.child], layout)
+
+    def place(self, x: SparseTensor, feats: torch.Tensor, layout: ChildLayout) -> SparseTensor:
+        """The fine sparse tensor of `layout` holding already-unpacked `feats` [M, C]."""
+        return _fine_tensor(x, feats, layout.coords, self.factor, layout.from_cache)
+
+    def forward(self, x: SparseTensor, subdivision: SparseTensor | None = None) -> SparseTensor:
+        return self.unpack(x, self.layout(x, subdivision))

@@ -102,6 +102,37 @@ def submanifold_conv3d(
     return submanifold_conv3d_reference(feats, neighbor_map, weight, bias)
 
 
+def submanifold_conv3d_to_children(
+    feats: torch.Tensor,
+    coords: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    parent: torch.Tensor,
+    child: torch.Tensor,
+    dilation: int | tuple[int, int, int] = 1,
+    neighbor_map: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Submanifold conv fused with the channel-to-spatial unpacking that follows it in up blocks.
+
+    The Co output channels form 8 child blocks of Co / 8; output row i is block `child[i]` of the conv at voxel
+    `parent[i]`, i.e. `submanifold_conv3d(...).view(N, 8, Co // 8)[parent, child]`. The Triton path computes and
+    writes only the listed blocks (half the work on surface-like subdivisions), without the [N, Co] intermediate.
+    """
+    if weight.dim() != 5 or weight.shape[0] % 8:
+        raise ValueError(f"weight must be [Co, Kx, Ky, Kz, Ci] with Co divisible by 8, got {tuple(weight.shape)}")
+    if parent.shape != child.shape or parent.dim() != 1:
+        raise ValueError(f"parent and child must be equal 1-D index tensors, got {tuple(parent.shape)} and "
+                         f"{tuple(child.shape)}")
+    if neighbor_map is None:
+        neighbor_map = build_neighbor_map(coords, tuple(weight.shape[1:4]), dilation)
+    if conv_backend(feats, weight) == "triton":
+        from .conv_triton import submanifold_conv3d_to_children_triton
+
+        return submanifold_conv3d_to_children_triton(feats, neighbor_map, weight, bias, parent, child)
+    full = submanifold_conv3d(feats, coords, weight, bias, dilation, neighbor_map)
+    return full.view(len(full), 8, -1)[parent, child]
+
+
 def conv_backend(feats: torch.Tensor, weight: torch.Tensor) -> str:
     """'triton' for CUDA inference when triton is importable, else 'torch'; SPARSETENSOR_CONV_BACKEND overrides.
 

@@ -80,9 +80,11 @@ class SparseResBlockC2S3d(_Checkpointed):
 
     def _forward(self, x: SparseTensor, guide_logits: torch.Tensor | None = None):
         logits = _subdivision_logits(self, x, guide_logits)
-        children = x.replace(logits > 0)
-        h = self.updown(self.conv1(x.replace(self.norm1(x.feats, activation="silu"))), children)
-        skip = self.updown(x, children).feats  # [M, C_in / 8], each channel repeated over the output channels
+        layout = self.updown.layout(x, x.replace(logits > 0))
+        # conv1 + channel-to-spatial in one step: only the children that exist are computed, straight to their rows
+        h = self.conv1.to_children(x.replace(self.norm1(x.feats, activation="silu")), layout.parent, layout.child)
+        h = self.updown.place(x, h, layout)
+        skip = self.updown.unpack(x, layout).feats  # [M, C_in / 8], each channel repeated over the output channels
         h = h.replace(self.norm2(h.feats, activation="silu"))  # drops the pre-norm features before the conv
         h = self.conv2(h)
         # broadcast add of the repeated skip channels, never materialising them (memory at millions of voxels)
