@@ -1,5 +1,5 @@
 """Post-processing of decoded O-Voxels: `to_glb` turns an extracted mesh and its PBR attribute volume into a
-textured GLB (built on meshkit; numpy only, torch/sparsetensor used when given CUDA tensors)."""
+textured GLB (built on meshkit; numpy only, the texture bake on the GPU when given CUDA tensors)."""
 
 from .chain import to_glb
 from .inputs import PBR_LAYOUT

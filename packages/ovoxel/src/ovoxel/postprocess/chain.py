@@ -101,8 +101,8 @@ def to_glb(
             uv_mesh = texture.unwrap(*mesh, int(texture_size))
             info["faces"] = len(uv_mesh.faces)
         with timer.stage("bake"):
-            sampler = make_sampler(inputs.coords, inputs.attr_volume, inputs.aabb[0], inputs.voxel_size)
-            baked = texture.bake(uv_mesh, reference, sampler, int(texture_size))
+            sampler = make_sampler(inputs.coords, inputs.attr_volume, inputs.aabb[0], inputs.voxel_size, inputs.device)
+            baked = texture.bake(uv_mesh, reference, sampler, int(texture_size), inputs.device)
         with timer.stage("material"):
             sided = (not remesh) if double_sided is None else bool(double_sided)
             mode = alpha.resolve_mode(alpha_mode, inputs.attr_volume[:, inputs.layout["alpha"]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +25,21 @@ def as_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
+def bake_device(*values: Any) -> Any:
+    """The device of the first CUDA tensor among `values` when Triton and sparsetensor are installed (the GPU
+    bake's needs), else None: the bake then runs on the CPU."""
+    for value in values:
+        if is_tensor(value) and value.device.type == "cuda":
+            needed = ("triton", "sparsetensor")
+            return value.device if all(importlib.util.find_spec(name) is not None for name in needed) else None
+    return None
+
+
 @dataclass(frozen=True)
 class BakeInputs:
-    """Validated inputs: the mesh in float64/int64 numpy, the grid (aabb, voxel size, integer grid size) and the
-    attribute volume as given (`coords` without a batch column), kept on its device for the sampler."""
+    """Validated inputs: the mesh in float64/int64 numpy, the grid (aabb, voxel size, integer grid size), the
+    attribute volume as given (`coords` without a batch column), kept on its device for the sampler, and the
+    device the texture bake runs on (None: the CPU)."""
 
     vertices: np.ndarray
     faces: np.ndarray
@@ -37,6 +49,7 @@ class BakeInputs:
     aabb: np.ndarray
     voxel_size: np.ndarray
     grid_size: np.ndarray
+    device: Any = None
 
 
 def _mesh(vertices: Any, faces: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -131,4 +144,5 @@ def check_inputs(vertices: Any, faces: Any, attr_volume: Any, coords: Any, attr_
     coords, attr_volume = _volume(coords, attr_volume)
     layout = _layout(attr_layout, int(attr_volume.shape[1]))
     box, size, grid = _grid(aabb, voxel_size, grid_size)
-    return BakeInputs(v, f, coords, attr_volume, layout, box, size, grid)
+    return BakeInputs(v, f, coords, attr_volume, layout, box, size, grid,
+                      bake_device(vertices, faces, attr_volume, coords))

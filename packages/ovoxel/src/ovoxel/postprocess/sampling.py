@@ -80,36 +80,40 @@ class SparseVolumeSampler:
         return self.sample_grid((np.asarray(points, dtype=np.float64) - self.origin) / self.voxel_size)
 
 
-def _torch_sampler(coords: Any, values: Any, origin: np.ndarray, voxel_size: np.ndarray
-                   ) -> Callable[[np.ndarray], np.ndarray] | None:
-    """sparsetensor's sampler on the tensors' device, or None when sparsetensor is not installed."""
+def _torch_sampler(coords: Any, values: Any, origin: np.ndarray, voxel_size: np.ndarray, device: Any = None
+                   ) -> Callable[[Any], Any] | None:
+    """sparsetensor's sampler on `device` (default: the tensor `values`' own; the volume is moved there when needed):
+    points as an array or tensor, values as a float32 tensor there; None when sparsetensor is not installed."""
     try:
         import torch
         from sparsetensor.ops import sample_sparse_volume
     except ImportError:
         return None
-    device = values.device
-    batch = torch.zeros_like(coords[:, :1])
-    coords4 = torch.cat([batch, coords], 1).to(device=device, dtype=torch.int64)
+    device = values.device if device is None else device
+    coords = torch.as_tensor(coords, device=device)
+    values = torch.as_tensor(values, device=device).float()
+    coords4 = torch.cat([torch.zeros_like(coords[:, :1]), coords], 1).to(torch.int64)
     origin_t = torch.as_tensor(origin, dtype=torch.float64, device=device)
     size_t = torch.as_tensor(voxel_size, dtype=torch.float64, device=device)
 
-    def sample(points: np.ndarray) -> np.ndarray:
+    def sample(points: Any) -> Any:
         q = (torch.as_tensor(points, dtype=torch.float64, device=device) - origin_t) / size_t
-        parts = [sample_sparse_volume(coords4, values.float(), q[None, start:start + 4 * _CHUNK])[0]
+        parts = [sample_sparse_volume(coords4, values, q[None, start:start + 4 * _CHUNK])[0]
                  for start in range(0, len(q), 4 * _CHUNK)]  # bounds the 8-corner lookup tensors to ~1 GB
-        return torch.cat(parts).float().cpu().numpy() if parts else np.zeros((0, values.shape[1]), np.float32)
+        return torch.cat(parts) if parts else values.new_zeros((0, values.shape[1]))
 
     return sample
 
 
-def make_sampler(coords: Any, values: Any, origin: np.ndarray, voxel_size: np.ndarray
-                 ) -> Callable[[np.ndarray], np.ndarray]:
-    """A world-point sampler for voxels `coords` (N, 3) holding `values` (N, C): sparsetensor's on the GPU when
-    both are CUDA tensors and sparsetensor is installed, else the numpy one."""
-    on_cuda = all(getattr(getattr(x, "device", None), "type", None) == "cuda" for x in (coords, values))
-    if on_cuda:
-        sampler = _torch_sampler(coords, values, origin, voxel_size)
+def make_sampler(coords: Any, values: Any, origin: np.ndarray, voxel_size: np.ndarray, device: Any = None
+                 ) -> Callable[[Any], Any]:
+    """A world-point sampler for voxels `coords` (N, 3) holding `values` (N, C): sparsetensor's on `device` (the
+    GPU bake's, returning tensors there) or, without one, on the GPU when both are CUDA tensors; the numpy one
+    otherwise or when sparsetensor is not installed."""
+    if device is None and all(getattr(getattr(x, "device", None), "type", None) == "cuda" for x in (coords, values)):
+        device = values.device
+    if device is not None:
+        sampler = _torch_sampler(coords, values, origin, voxel_size, device)
         if sampler is not None:
             return sampler
     return SparseVolumeSampler(as_numpy(coords), as_numpy(values).astype(np.float32), origin, voxel_size)

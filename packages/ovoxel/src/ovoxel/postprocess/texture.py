@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import meshkit
 import numpy as np
@@ -26,9 +26,14 @@ def unwrap(vertices: np.ndarray, faces: np.ndarray, texture_size: int) -> UVMesh
     return UVMesh(vertices[layout.vertex_map], layout.faces, layout.uvs, normals)
 
 
-def bake(uv_mesh: UVMesh, reference: tuple[np.ndarray, np.ndarray], sampler: Callable[[np.ndarray], np.ndarray],
-         texture_size: int) -> meshkit.BakeResult:
-    """Attribute texture (H, W, C): each texel's point snapped to the dense reference surface, then sampled."""
+def bake(uv_mesh: UVMesh, reference: tuple[np.ndarray, np.ndarray], sampler: Callable[[Any], Any],
+         texture_size: int, device: Any = None) -> meshkit.BakeResult:
+    """Attribute texture (H, W, C): each texel's point snapped to the dense reference surface, then sampled; on
+    `device` (a torch device, with a tensor sampler) when given, else on the CPU."""
+    if device is not None:
+        from .device_bake import bake_on_device
+
+        return bake_on_device(uv_mesh, reference, sampler, texture_size, device)
     return meshkit.bake_attributes((uv_mesh.vertices, uv_mesh.faces, uv_mesh.uvs), *reference, sampler,
                                    texture_size)
 
