@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")  # read when the kernels are decorated, i.e. at first import
 pytest.importorskip("triton")
+pytest.importorskip("sparsetensor")  # its Triton hash helpers
 
 from ovoxel.convert.extract_triton import extract_triton  # noqa: E402
 from ovoxel.convert.flexible_dual_grid import _device_inputs  # noqa: E402

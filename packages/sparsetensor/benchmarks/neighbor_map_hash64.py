@@ -14,6 +14,7 @@ import torch
 import triton
 import triton.language as tl
 from sparsetensor.ops.lookup import DUPLICATE_VOXELS
+from sparsetensor.ops.triton_hash import splitmix64_slot
 
 _EMPTY = tl.constexpr(-1)  # free slot; voxel keys are >= 0
 _NEVER = tl.constexpr(-2)  # compare value that matches no slot, so the CAS of a finished lane writes nothing
@@ -32,16 +33,6 @@ def _row_keys(coords_ptr, rows, ok, margin, ex, ey, ez):
     return ((b * ex + x) * ey + y) * ez + z
 
 
-@triton.jit
-def _home_slot(keys, slot_mask):
-    """Slot where linear probing for `keys` starts (the splitmix64 finaliser, so nearby keys scatter)."""
-    h = keys.to(tl.uint64, bitcast=True)
-    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9
-    h = (h ^ (h >> 27)) * 0x94D049BB133111EB
-    h = h ^ (h >> 31)
-    return h.to(tl.int64, bitcast=True) & slot_mask
-
-
 @triton.jit(do_not_specialize=_GEOMETRY_ARGS)
 def _insert_kernel(
     coords_ptr, table_ptr, duplicate_ptr,
@@ -51,7 +42,7 @@ def _insert_kernel(
     rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     ok = rows < n_rows
     keys = _row_keys(coords_ptr, rows, ok, margin, ex, ey, ez)
-    slots = _home_slot(keys, slot_mask)
+    slots = splitmix64_slot(keys, slot_mask)
     pending = ok
     duplicate = rows < 0
     while tl.max(pending.to(tl.int32), axis=0) > 0:
@@ -78,7 +69,7 @@ def _probe_kernel(
     shifts = tl.load(shifts_ptr + ks, mask=k_ok, other=0)
     queries = _row_keys(coords_ptr, rows, row_ok, margin, ex, ey, ez)[:, None] + shifts[None, :]
     valid = row_ok[:, None] & k_ok[None, :]
-    slots = _home_slot(queries, slot_mask)
+    slots = splitmix64_slot(queries, slot_mask)
     found = tl.full([BLOCK_ROWS, BLOCK_OFFSETS], -1, tl.int32)
     searching = valid
     while tl.max(tl.max(searching.to(tl.int32), axis=1), axis=0) > 0:

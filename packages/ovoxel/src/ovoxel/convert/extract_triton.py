@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from sparsetensor.ops.triton_hash import splitmix64_slot
 
 from .flexible_dual_grid import QUAD_NEIGHBOURS, SPLIT_02, SPLIT_13
 
@@ -41,16 +42,6 @@ def _lane_table(packed: tl.constexpr, bits: tl.constexpr, lanes):
     return (tl.full(lanes.shape, packed, tl.int64) >> (bits * lanes)) & ((1 << bits) - 1)
 
 
-@triton.jit
-def _home_slot(keys, slot_mask):
-    """Start slot of linear probing for `keys` (the splitmix64 finaliser, so neighbouring keys scatter)."""
-    h = keys.to(tl.uint64, bitcast=True)
-    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9
-    h = (h ^ (h >> 27)) * 0x94D049BB133111EB
-    h = h ^ (h >> 31)
-    return h.to(tl.int64, bitcast=True) & slot_mask
-
-
 @triton.jit(do_not_specialize=_SIZE_ARGS)
 def _prepare_kernel(coords_ptr, offsets_ptr, verts_ptr, keys_ptr, table_ptr, outside_ptr,
                     n, span0, span1, span2, slot_mask,
@@ -72,7 +63,7 @@ def _prepare_kernel(coords_ptr, offsets_ptr, verts_ptr, keys_ptr, table_ptr, out
     tl.store(outside_ptr, 1, mask=tl.max((ok & ~inside).to(tl.int32), axis=0) > 0)
     keys = (x * span1 + y) * span2 + z
     tl.store(keys_ptr + rows, keys.to(keys_ptr.dtype.element_ty), mask=ok)
-    slots = _home_slot(keys, slot_mask)
+    slots = splitmix64_slot(keys, slot_mask)
     pending = ok & inside
     while tl.max(pending.to(tl.int32), axis=0) > 0:
         expected = tl.where(pending, _EMPTY, _NEVER).to(tl.int64)
@@ -99,7 +90,7 @@ def _quads_kernel(order_ptr, sorted_keys_ptr, flags_ptr, table_ptr, valid_ptr, n
     live = ok[:, None] & (lanes < 9)[None, :]
     flagged = tl.load(flags_ptr + rows[:, None] * 3 + lane_axis[None, :], mask=live, other=0) != 0
     queries = keys[:, None] + shifts[None, :]
-    slots = _home_slot(queries, slot_mask)
+    slots = splitmix64_slot(queries, slot_mask)
     found = tl.full([BLOCK, 16], -1, tl.int64)
     searching = live & flagged
     while tl.max(tl.max(searching.to(tl.int32), axis=1), axis=0) > 0:
