@@ -7,11 +7,14 @@ asset without ovoxel or ../shared. The dual-grid meshes need ovoxel and are buil
 temp folder. Each goes to 500,000 faces through meshkit, fast-simplification and pymeshlab (each where
 it is installed: `pip install meshkit[bench]`), side by side: wall and CPU seconds, faces reached, symmetric
 Chamfer distance to the input (relative to the bounding-box diagonal) and the time ratio (other / meshkit).
-Cleanup passes, hole filling and a narrow-band remesh are timed on a 2M-face bumpy torus grid.
+With `--device cuda` (or cpu) the torch port, meshkit.simplify_torch, runs too, on tensors already on that device
+(after one untimed warm-up call; the time ends with a device synchronisation). Cleanup passes, hole filling and a
+narrow-band remesh are timed on a 2M-face bumpy torus grid.
 
     python packages/meshkit/benchmarks/bench_meshkit_geometry.py                      # every input, then passes
     python packages/meshkit/benchmarks/bench_meshkit_geometry.py --inputs sphere --no-passes
     python packages/meshkit/benchmarks/bench_meshkit_geometry.py --quick              # quarter-size smoke run
+    python packages/meshkit/benchmarks/bench_meshkit_geometry.py --device cuda --no-passes   # plus the GPU port
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import meshkit
 import numpy as np
@@ -126,8 +130,8 @@ def timed(function: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[float,
     return time.perf_counter() - start, time.process_time() - cpu, result
 
 
-def simplifiers(vertices: np.ndarray, faces: np.ndarray, target: int) -> dict[str, Callable]:
-    """Simplification runners by name, for the libraries that import here."""
+def simplifiers(vertices: np.ndarray, faces: np.ndarray, target: int, device: str | None) -> dict[str, Callable]:
+    """Simplification runners by name, for the libraries that import here (and the torch port on ``device``)."""
     runners: dict[str, Callable] = {}
 
     def ours() -> tuple[np.ndarray, np.ndarray]:
@@ -135,6 +139,8 @@ def simplifiers(vertices: np.ndarray, faces: np.ndarray, target: int) -> dict[st
         return result.vertices, result.faces
 
     runners["meshkit"] = ours
+    if device is not None:
+        runners[f"meshkit-torch ({device})"] = torch_port(vertices, faces, target, device)
     try:
         import fast_simplification
 
@@ -159,21 +165,45 @@ def simplifiers(vertices: np.ndarray, faces: np.ndarray, target: int) -> dict[st
     return runners
 
 
-def compare_simplifiers(name: str, vertices: np.ndarray, faces: np.ndarray, target: int) -> dict[str, dict]:
+def torch_port(vertices: np.ndarray, faces: np.ndarray, target: int, device: str) -> Callable:
+    """A runner of meshkit.simplify_torch on tensors already on ``device`` (warmed up by one untimed call); it
+    returns once the device has finished, with the result still there."""
+    import torch
+    from meshkit.simplify_torch import simplify_torch
+
+    v, f = torch.from_numpy(vertices).to(device), torch.from_numpy(faces).to(device)
+
+    def run() -> tuple[Any, Any]:
+        result = simplify_torch(v, f, target)
+        if v.is_cuda:
+            torch.cuda.synchronize(v.device)
+        return result.vertices, result.faces
+
+    run()
+    return run
+
+
+def host_array(values: Any, dtype: type) -> np.ndarray:
+    """A result array (numpy, or a torch tensor on any device) as numpy."""
+    return np.asarray(values.cpu() if hasattr(values, "cpu") else values, dtype)
+
+
+def compare_simplifiers(name: str, vertices: np.ndarray, faces: np.ndarray, target: int,
+                        device: str | None = None) -> dict[str, dict]:
     """Runs every available simplifier on one input and prints the side-by-side table."""
     diagonal = float(np.linalg.norm(np.ptp(vertices, axis=0)))
     print(f"\n{name}: {len(faces):,} faces -> {target:,}; native threads {meshkit.native_threads()}")
     rows: dict[str, dict] = {}
-    for tool, run in simplifiers(vertices, faces, target).items():
+    for tool, run in simplifiers(vertices, faces, target, device).items():
         seconds, cpu, (v, f) = timed(run)
-        error = chamfer((vertices, faces), (np.asarray(v, np.float64), np.asarray(f, np.int64))) / diagonal
+        error = chamfer((vertices, faces), (host_array(v, np.float64), host_array(f, np.int64))) / diagonal
         rows[tool] = {"seconds": seconds, "cpu_seconds": cpu, "faces": int(len(f)), "chamfer_over_diagonal": error}
     ours = rows["meshkit"]["seconds"]
-    print(f"{'simplifier':<22}{'seconds':>9}{'CPU s':>8}{'faces':>10}{'off target':>12}{'chamfer/diag':>14}"
+    print(f"{'simplifier':<28}{'seconds':>9}{'CPU s':>8}{'faces':>10}{'off target':>12}{'chamfer/diag':>14}"
           f"{'time ratio':>12}")
     for tool, row in rows.items():
         off = (row["faces"] - target) / target
-        print(f"{tool:<22}{row['seconds']:>9.2f}{row['cpu_seconds']:>8.2f}{row['faces']:>10,}{off:>11.3%} "
+        print(f"{tool:<28}{row['seconds']:>9.2f}{row['cpu_seconds']:>8.2f}{row['faces']:>10,}{off:>11.3%} "
               f"{row['chamfer_over_diagonal']:>13.2e}{row['seconds'] / ours:>12.2f}")
     return rows
 
@@ -209,11 +239,12 @@ def main() -> None:
                         help="simplification inputs (icosphere replaces the asset when that cannot be built)")
     parser.add_argument("--no-passes", action="store_true", help="skip the cleanup/holes/remesh timings")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--device", help="also time the torch port (meshkit.simplify_torch) on this torch device")
     args = parser.parse_args()
     results: dict[str, dict] = {"simplify": {}, "passes": {}}
     for name, (vertices, faces) in simplify_inputs(args.inputs, args.quick).items():
         target = len(faces) // 4 if args.quick else 500_000
-        rows = compare_simplifiers(name, vertices, faces, target)
+        rows = compare_simplifiers(name, vertices, faces, target, args.device)
         results["simplify"][name] = {"input_faces": len(faces), "target": target, "tools": rows}
     if not args.no_passes:
         results["passes"] = time_passes(args.quick)

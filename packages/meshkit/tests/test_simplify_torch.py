@@ -1,7 +1,9 @@
 """``simplify_torch`` (the vectorised torch port of simplify) against the native path, on CPU tensors (and CUDA
 through ``meshkit.simplify``'s dispatch where a GPU is present)."""
 
+import importlib.util
 import warnings
+from pathlib import Path
 
 import meshkit.simplify_torch as port
 import numpy as np
@@ -191,3 +193,15 @@ def test_cuda_tensors_are_simplified_on_the_device_like_cpu_tensors():
     out = (result.vertices.cpu().numpy(), result.faces.cpu().numpy())
     assert is_edge_manifold(out[1]) and side_cosines((v, f), out).min() > 0.1
     assert chamfer((v, f), out) < 1.05 * chamfer((v, f), (on_cpu.vertices.numpy(), on_cpu.faces.numpy()))
+
+
+def test_geometry_benchmark_times_the_port_on_the_requested_device():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_meshkit_geometry.py"
+    spec = importlib.util.spec_from_file_location("bench_meshkit_geometry", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    v, f = bench.bumpy_icosphere(4)
+    rows = bench.compare_simplifiers("icosphere", v, f, 1280, "cpu")
+    port_row, native_row = rows["meshkit-torch (cpu)"], rows["meshkit"]
+    assert port_row["faces"] == native_row["faces"] == 1280 and port_row["seconds"] > 0
+    assert port_row["chamfer_over_diagonal"] < 1.1 * native_row["chamfer_over_diagonal"]

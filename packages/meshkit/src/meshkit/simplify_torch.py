@@ -271,7 +271,7 @@ def _collapse_to(state: _State, target: int, min_normal_cos: float, fraction: fl
         if count == 0:
             break
         points, cost = _placements(state, edges.u[listed], edges.v[listed])
-        chosen = torch.argsort(_sort_keys(cost, edges.keys[listed]))[:count]
+        chosen = torch.argsort(_sort_keys(cost, edges.keys[listed]), stable=True)[:count]  # hashes may collide
         plan = _plan(state, edges, listed[chosen], points[chosen], min_normal_cos)
         if not _apply(state, plan, live - target):
             if count == total:
