@@ -8,6 +8,7 @@ are how it is tested) and is deterministic there.
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -223,9 +224,14 @@ def _minimisers(q: Any) -> tuple[Any, Any]:
 
 def _placements(state: _State, u: Any, v: Any) -> tuple[Any, Any]:
     """(points, cost) of merging each v into u: the locked end where there is one, else the quadric minimiser when
-    well-posed and within two edge lengths of the midpoint, else the best of midpoint, u and v; cost >= 0."""
+    well-posed and within two edge lengths of the midpoint, else the best of midpoint, u and v; cost >= 0. On CUDA
+    with Triton installed, one fused kernel computes the same."""
     import torch
 
+    if state.positions.is_cuda and importlib.util.find_spec("triton") is not None:
+        from .gpu.simplify_triton import edge_placements
+
+        return edge_placements(state.quadrics, state.positions, state.locked, u, v)
     q = state.quadrics[u] + state.quadrics[v]
     pu, pv = state.positions[u], state.positions[v]
     mid = (pu + pv) / 2
