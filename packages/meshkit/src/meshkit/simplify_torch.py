@@ -183,7 +183,8 @@ def _csr(groups: Any, size: int) -> tuple[Any, Any]:
 
     start = torch.zeros(size + 1, dtype=torch.int64, device=groups.device)
     start[1:] = torch.cumsum(torch.bincount(groups, minlength=size), 0)
-    return torch.argsort(groups, stable=True), start
+    narrow = groups.to(torch.int32) if size < 2**31 else groups  # half the radix-sort passes on a GPU
+    return torch.argsort(narrow, stable=True), start
 
 
 def _expand(start: Any, count: Any) -> tuple[Any, Any]:
@@ -351,30 +352,30 @@ def _normals(triangles: Any) -> Any:
 
 def _independent(state: _State, plan: _Plan) -> Any:
     """Legal candidates that the cheapest-first greedy pass would take (an earlier winner blocks a candidate when
-    one of its ends is a corner of a face around the winner's edge), found by claim rounds: every undecided
-    candidate claims the corners around its edge with its rank, and one that owns both its ends wins."""
+    they share a face around their edges), found by claim rounds: every undecided candidate claims the faces around
+    its edge with its rank (its index), one that owns all of them wins, and those sharing a face with it drop out."""
     import torch
 
-    nv, n = len(state.positions), len(plan.kept)
-    ends = torch.stack([plan.kept, plan.moving], 1)
-    owner = plan.owner.repeat_interleave(3)
-    corner = state.faces[plan.face].reshape(-1)
-    keep = plan.legal[owner]
-    owner, corner = owner[keep], corner[keep]
-    rank = torch.arange(n, device=ends.device)
+    n, nf = len(plan.kept), len(state.faces)
+    keep = plan.legal[plan.owner]
+    owner, face = plan.owner[keep], plan.face[keep]
     undecided, winner = plan.legal.clone(), torch.zeros_like(plan.legal)
     for _ in range(_MIS_ITERATIONS):
-        claim = torch.full((nv,), n, dtype=torch.int64, device=ends.device)
-        claim.scatter_reduce_(0, corner, rank[owner], "amin")
-        new = undecided & (claim[ends] == rank[:, None]).all(1)
+        claim = torch.full((nf,), n, dtype=torch.int64, device=face.device)
+        claim.scatter_reduce_(0, face, owner, "amin")
+        outranked = torch.zeros_like(undecided)
+        outranked[owner[claim[face] != owner]] = True
+        new = undecided & ~outranked
         winner |= new
-        taken = torch.zeros(nv, dtype=torch.bool, device=ends.device)
-        taken[corner[new[owner]]] = True
-        undecided &= ~taken[ends].any(1)
+        taken = torch.zeros(nf, dtype=torch.bool, device=face.device)
+        taken[face[new[owner]]] = True
+        blocked = torch.zeros_like(undecided)
+        blocked[owner[taken[face]]] = True
+        undecided &= ~blocked
         if not bool(undecided.any()):
             break
         keep = undecided[owner]
-        owner, corner = owner[keep], corner[keep]
+        owner, face = owner[keep], face[keep]
     return torch.nonzero(winner).squeeze(1)
 
 
