@@ -100,6 +100,23 @@ def test_preserved_boundary_stays_exactly_in_place():
     np.testing.assert_array_equal(result.vertices[kept], v[result.vertex_source[kept]])
 
 
+@pytest.mark.parametrize("hold", ["preserve_boundary", "locked_vertices"])
+def test_an_edge_with_one_held_end_collapses_onto_that_end(hold):
+    # A 3 x 3 grid: the centre may merge into a held boundary vertex (which stays put), leaving the boundary
+    # octagon's 6-triangle fan; an edge is refused only when both of its ends are held.
+    xs, ys = np.meshgrid(np.arange(3), np.arange(3), indexing="ij")
+    v = np.stack([xs.ravel(), ys.ravel(), np.zeros(9)], 1) / 3
+    corners = np.array([0, 1, 3, 4])
+    f = np.concatenate([np.stack([corners, corners + 3, corners + 1], 1),
+                        np.stack([corners + 1, corners + 3, corners + 4], 1)])
+    boundary = np.arange(9) != 4
+    options = {"preserve_boundary": True} if hold == "preserve_boundary" else {"locked_vertices": boundary}
+    with pytest.warns(UserWarning, match="not reached"):
+        result = simplify(v, f, 2, **options)
+    assert len(result.faces) == 6 and sorted(result.vertex_source) == list(np.flatnonzero(boundary))
+    np.testing.assert_array_equal(result.vertices, v[result.vertex_source])
+
+
 def test_attributes_are_interpolated_along_collapses():
     v, f = bumpy_sphere(4)
     colour = np.stack([v[:, 0], 2 * v[:, 1] + 1], axis=1)  # linear in position, so it should follow the vertices

@@ -1,5 +1,5 @@
-"""``simplify_torch`` (the vectorised torch port of simplify) against the native path, on CPU tensors (and CUDA
-through ``meshkit.simplify``'s dispatch where a GPU is present)."""
+"""``simplify_torch`` (the vectorised torch port of simplify) against the native path, on CPU tensors (and on CUDA
+tensors where a GPU is present)."""
 
 import importlib.util
 import warnings
@@ -186,7 +186,7 @@ def test_sum_by_index_adds_each_rows_terms_like_index_add():
 def test_cuda_tensors_are_simplified_on_the_device_like_cpu_tensors():
     v, f = punched_sphere()
     target = len(f) // 4
-    result = simplify(torch.from_numpy(v).cuda(), torch.from_numpy(f).cuda(), target, attributes=v[:, :2])
+    result = simplify_torch(torch.from_numpy(v).cuda(), torch.from_numpy(f).cuda(), target, attributes=v[:, :2])
     on_cpu = simplify_torch(torch.from_numpy(v), torch.from_numpy(f), target, attributes=v[:, :2])
     assert result.vertices.is_cuda and result.faces.is_cuda and result.attributes.is_cuda
     assert len(result.faces) == len(on_cpu.faces) == target

@@ -417,7 +417,7 @@ private:
     // Whether collapsing edge (a, b) is legal; fills the plan (kept vertex, removed faces, new position) if so.
     bool plan(int32_t a, int32_t b, Plan& p) const {
         int32_t u = a, v = b;
-        if (locked_[u] && !locked_[v]) std::swap(u, v);  // the kept vertex (u) is the locked one, if any
+        if (!locked_[u] && locked_[v]) std::swap(u, v);  // the kept vertex (u) is the locked one, if any
         if (locked_[v]) return false;
         // Faces on the edge, and the link condition: shared neighbours are exactly the edge's opposite corners.
         p.u = u;

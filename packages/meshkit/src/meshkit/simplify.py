@@ -1,5 +1,5 @@
-"""Quadric-error edge-collapse simplification to an exact face count (native CPU code; CUDA tensors go to the torch
-port in ``simplify_torch``)."""
+"""Quadric-error edge-collapse simplification to an exact face count (native CPU code; a vectorised torch port of the
+same rounds, for the GPU, is in ``simplify_torch``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _geometry
 from .topology import edge_table
-from .validation import check_mesh, check_positive, float_dtype_of, is_torch_tensor, like, to_numpy
+from .validation import check_mesh, check_positive, float_dtype_of, like, to_numpy
 
 
 @dataclass(frozen=True)
@@ -56,17 +56,9 @@ def simplify(
     stay: boundary vertices when ``preserve_boundary`` is set and any vertex flagged in ``locked_vertices``. Open
     boundaries are otherwise held by planes of weight ``boundary_weight``. Per-vertex ``attributes`` (V, K) are
     interpolated along collapsed edges. Deterministic; warns (and fills ``stop_reason``) if legal collapses run
-    out before the target. CUDA tensors are simplified on their device by ``simplify_torch.simplify_torch`` (same
-    rules; results stay on the device).
+    out before the target. Torch tensors (any device) run this native code and come back on their device;
+    ``simplify_torch.simplify_torch`` is the device-side port (not the default until it has been measured on a GPU).
     """
-    if is_torch_tensor(vertices) and is_torch_tensor(faces) and vertices.device.type == "cuda":
-        from .simplify_torch import simplify_torch
-
-        return simplify_torch(
-            vertices, faces, target_faces, preserve_boundary=preserve_boundary, attributes=attributes,
-            locked_vertices=locked_vertices, min_normal_cos=min_normal_cos, boundary_weight=boundary_weight,
-            round_fraction=round_fraction,
-        )
     v, f = check_mesh(vertices, faces)
     if isinstance(target_faces, bool) or not isinstance(target_faces, int | np.integer) or target_faces < 0:
         raise ValueError(f"target_faces must be a non-negative integer, got {target_faces!r}")
