@@ -67,9 +67,9 @@ def simplify_torch(
 ) -> SimplifyResult:
     """``meshkit.simplify`` computed with torch on the tensors' device (numpy input runs on CPU tensors).
 
-    Same options, rules and stopping point (the target or one face below), with one difference: an edge with one
-    locked end may collapse into that end (the native code refuses every edge touching a locked vertex). Results
-    are tensors on the vertices' device except ``vertex_source`` (numpy), and are identical between runs.
+    Same options, rules and stopping point (the target or one face below); equal-cost edges are ordered by an edge
+    hash rather than the native order. Results are tensors on the vertices' device except ``vertex_source`` (numpy),
+    and are identical between runs.
     """
     import torch
 
