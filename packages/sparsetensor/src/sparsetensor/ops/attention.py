@@ -61,7 +61,7 @@ def attention_backend(device: torch.device, dtype: torch.dtype | None = None, he
         return "cudnn"
     if _flash_attn_installed():
         return "flash_attn"
-    return "varlen" if _capability(device) >= (8, 0) else "sdpa"
+    return "varlen" if _capability(device) >= (8, 0) and _has_flash_forward_op() else "sdpa"
 
 
 def _cudnn_preferred(device: torch.device) -> bool:
@@ -72,6 +72,12 @@ def _cudnn_preferred(device: torch.device) -> bool:
 @functools.cache
 def _capability(device: torch.device) -> tuple[int, int]:
     return torch.cuda.get_device_capability(device)
+
+
+@functools.cache
+def _has_flash_forward_op() -> bool:
+    """Whether this torch build has the FlashAttention forward op the 'varlen' backend calls (CUDA builds do)."""
+    return hasattr(torch.ops.aten, "_flash_attention_forward")
 
 
 @functools.cache
