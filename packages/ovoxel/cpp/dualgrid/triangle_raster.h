@@ -64,7 +64,12 @@ void scan_axis(const Triangle& tri, int ax2, const Grid& g, Emit&& emit) {
     const int ax0 = (ax2 + 1) % 3, ax1 = (ax2 + 2) % 3;
     std::array<std::array<double, 3>, 3> t;
     for (int i = 0; i < 3; ++i) t[i] = {tri.p[i][ax0], tri.p[i][ax1], tri.p[i][ax2]};
-    std::stable_sort(t.begin(), t.end(), [](const auto& a, const auto& b) { return a[1] < b[1]; });
+    // Stable sort by ax1 (insertion sort with a strict comparison keeps ties in input order).
+    if (t[1][1] < t[0][1]) std::swap(t[0], t[1]);
+    if (t[2][1] < t[1][1]) {
+        std::swap(t[1], t[2]);
+        if (t[1][1] < t[0][1]) std::swap(t[0], t[1]);
+    }
     const double s0 = g.voxel[ax0], s1 = g.voxel[ax1], s2 = g.voxel[ax2];
     auto row = [&](double y) { return clampi(int(y / s1), g.lo[ax1], g.hi[ax1] - 1); };
     auto half = [&](int r0, int r1, const std::array<double, 3>& a, const std::array<double, 3>& b,

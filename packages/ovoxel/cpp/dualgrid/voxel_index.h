@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "huge_pages.h"
+
 using Key = uint64_t;
 
 constexpr uint32_t kMissing = std::numeric_limits<uint32_t>::max();
@@ -68,12 +70,12 @@ class VoxelIndex {
     }
 
     void rehash(size_t capacity) {
-        std::vector<Slot> old(capacity, Slot{kEmpty, 0});
+        BigVector<Slot> old(capacity, Slot{kEmpty, 0});
         old.swap(slots_);
         for (const Slot& s : old)
             if (s.key != kEmpty) slots_[probe(s.key)] = s;
     }
 
-    std::vector<Slot> slots_;
+    BigVector<Slot> slots_;
     size_t size_ = 0;
 };
