@@ -139,3 +139,15 @@ def test_material_textures_with_too_few_channels_are_refused():
     part.material.base_color_texture = np.zeros((8, 8, 3), np.uint8)  # RGB: no alpha channel
     with pytest.raises(ValueError, match="base_color_texture needs at least 4 channels, got 3"):
         textured_mesh_to_volumetric_attr([part], grid_size=8, aabb=BOX)
+
+
+def test_grid_too_fine_for_the_triangle_count_is_refused():
+    """Voxel key (60 bits at the largest grid) and triangle id share one 64-bit sort word; 32 triangles need 5 bits."""
+    corner = np.array([[0.5, 0.5, 0.5], [0.5 + 1e-6, 0.5, 0.5], [0.5, 0.5 + 1e-6, 0.5]])
+    vertices = np.concatenate([corner + [0, 0, 1e-6 * k] for k in range(32)])
+    mesh = trimesh.Trimesh(vertices, np.arange(96).reshape(32, 3), process=False)
+    coords, _ = textured_mesh_to_volumetric_attr(mesh.submesh([np.arange(16)], append=True), grid_size=2**20 - 1,
+                                                 aabb=BOX)
+    assert len(coords) > 0
+    with pytest.raises(ValueError, match="grid too fine for this many triangles"):
+        textured_mesh_to_volumetric_attr(mesh, grid_size=2**20 - 1, aabb=BOX)

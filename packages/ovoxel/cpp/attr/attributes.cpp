@@ -4,34 +4,50 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <utility>
 
 namespace ovoxel_attr {
 namespace {
 
-constexpr int kRadixBits = 11;
+constexpr int kMaxRadixBits = 11;
 
-// Stable LSD radix sort of pairs by voxel key: pairs of one voxel stay in triangle order.
-void sort_by_key(VoxelPairs& pairs, uint64_t key_limit) {
+// Bits needed to write every value below `limit`.
+int bit_width(uint64_t limit) {
     int bits = 0;
-    while (bits < 64 && (key_limit - 1) >> bits) ++bits;
+    while (bits < 64 && (limit - 1) >> bits) ++bits;
+    return bits;
+}
+
+// Stable LSD radix sort of pairs by voxel key, so the pairs of one voxel stay in triangle order. Key and triangle
+// travel packed in one word (key above the triangle bits), which halves the scattered writes; the digit histograms
+// of all passes come from one read.
+void sort_by_key(VoxelPairs& pairs, uint64_t key_limit, size_t triangle_count) {
+    const int key_bits = bit_width(key_limit), triangle_bits = bit_width(triangle_count);
+    if (key_bits + triangle_bits > 64)
+        throw std::invalid_argument("grid too fine for this many triangles: voxel key and triangle id exceed 64 bits");
     const size_t n = pairs.key.size();
-    std::vector<uint64_t> keys(n);
-    std::vector<uint32_t> triangles(n);
-    std::vector<size_t> start(size_t(1) << kRadixBits);
-    for (int shift = 0; shift < bits; shift += kRadixBits) {
-        const uint64_t mask = (uint64_t(1) << kRadixBits) - 1;
-        std::fill(start.begin(), start.end(), 0);
-        for (uint64_t key : pairs.key) ++start[(key >> shift) & mask];
+    BigVector<uint64_t> words(n), scratch(n);
+    for (size_t i = 0; i < n; ++i) words[i] = pairs.key[i] << triangle_bits | pairs.triangle[i];
+    const int passes = (key_bits + kMaxRadixBits - 1) / kMaxRadixBits;
+    const int digit_bits = passes ? (key_bits + passes - 1) / passes : 0;
+    const uint64_t mask = (uint64_t(1) << digit_bits) - 1;
+    const size_t buckets = size_t(1) << digit_bits;
+    std::vector<size_t> start(size_t(passes) * buckets, 0);
+    for (uint64_t word : words)
+        for (int p = 0; p < passes; ++p) ++start[size_t(p) * buckets + ((word >> (triangle_bits + p * digit_bits)) & mask)];
+    for (int p = 0; p < passes; ++p) {
+        size_t* next = start.data() + size_t(p) * buckets;
         size_t offset = 0;
-        for (size_t& s : start) offset += std::exchange(s, offset);
-        for (size_t i = 0; i < n; ++i) {
-            const size_t to = start[(pairs.key[i] >> shift) & mask]++;
-            keys[to] = pairs.key[i];
-            triangles[to] = pairs.triangle[i];
-        }
-        pairs.key.swap(keys);
-        pairs.triangle.swap(triangles);
+        for (size_t d = 0; d < buckets; ++d) offset += std::exchange(next[d], offset);
+        const int shift = triangle_bits + p * digit_bits;
+        for (uint64_t word : words) scratch[next[(word >> shift) & mask]++] = word;
+        words.swap(scratch);
+    }
+    const uint64_t triangle_mask = (uint64_t(1) << triangle_bits) - 1;
+    for (size_t i = 0; i < n; ++i) {
+        pairs.key[i] = words[i] >> triangle_bits;
+        pairs.triangle[i] = uint32_t(words[i] & triangle_mask);
     }
 }
 
@@ -115,8 +131,8 @@ uint8_t quantize(double value, bool is_signed) {
 VoxelAttributes voxelize_attributes(const TriangleTable& table, size_t count, const std::vector<Material>& materials,
                                     const Grid& grid, int threads) {
     VoxelPairs pairs = triangle_voxel_pairs(table.corners, count, grid, threads);
-    sort_by_key(pairs, grid.voxel_count());
-    std::vector<size_t> group_start;
+    sort_by_key(pairs, grid.voxel_count(), count);
+    BigVector<size_t> group_start;
     for (size_t i = 0; i < pairs.key.size(); ++i)
         if (i == 0 || pairs.key[i] != pairs.key[i - 1]) group_start.push_back(i);
     const size_t voxels = group_start.size();
@@ -124,12 +140,12 @@ VoxelAttributes voxelize_attributes(const TriangleTable& table, size_t count, co
 
     // Voxels are evaluated in the order of their first triangle, so texture reads follow the mesh (cache-friendly);
     // each voxel still sums its own pairs in triangle order and writes its own output row.
-    std::vector<size_t> by_triangle(voxels), first_of_triangle(count + 1, 0);
+    BigVector<size_t> by_triangle(voxels), first_of_triangle(count + 1, 0);
     for (size_t g = 0; g < voxels; ++g) ++first_of_triangle[pairs.triangle[group_start[g]] + 1];
     for (size_t f = 0; f < count; ++f) first_of_triangle[f + 1] += first_of_triangle[f];
     for (size_t g = 0; g < voxels; ++g) by_triangle[first_of_triangle[pairs.triangle[group_start[g]]]++] = g;
 
-    VoxelAttributes out{std::vector<int32_t>(3 * voxels), std::vector<uint8_t>(kAttributeChannels * voxels)};
+    VoxelAttributes out{BigVector<int32_t>(3 * voxels), BigVector<uint8_t>(kAttributeChannels * voxels)};
 #pragma omp parallel for schedule(dynamic, 4096) num_threads(threads)
     for (long long n = 0; n < (long long)voxels; ++n) {
         const size_t g = by_triangle[size_t(n)];

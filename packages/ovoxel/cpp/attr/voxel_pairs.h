@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "../dualgrid/huge_pages.h"
+
 namespace ovoxel_attr {
 
 struct Grid {
@@ -27,8 +29,8 @@ struct Grid {
 
 // (triangle, voxel key) pairs: every triangle's distinct voxels, triangles in input order.
 struct VoxelPairs {
-    std::vector<uint32_t> triangle;
-    std::vector<uint64_t> key;
+    BigVector<uint32_t> triangle;
+    BigVector<uint64_t> key;
 };
 
 // Cells of the largest per-triangle voxel box deduplicated with marks; larger boxes are sorted instead.
