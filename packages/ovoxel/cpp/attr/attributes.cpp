@@ -138,17 +138,12 @@ VoxelAttributes voxelize_attributes(const TriangleTable& table, size_t count, co
     const size_t voxels = group_start.size();
     group_start.push_back(pairs.key.size());
 
-    // Voxels are evaluated in the order of their first triangle, so texture reads follow the mesh (cache-friendly);
-    // each voxel still sums its own pairs in triangle order and writes its own output row.
-    BigVector<size_t> by_triangle(voxels), first_of_triangle(count + 1, 0);
-    for (size_t g = 0; g < voxels; ++g) ++first_of_triangle[pairs.triangle[group_start[g]] + 1];
-    for (size_t f = 0; f < count; ++f) first_of_triangle[f + 1] += first_of_triangle[f];
-    for (size_t g = 0; g < voxels; ++g) by_triangle[first_of_triangle[pairs.triangle[group_start[g]]]++] = g;
-
     VoxelAttributes out{BigVector<int32_t>(3 * voxels), BigVector<uint8_t>(kAttributeChannels * voxels)};
+    // Voxels in key order: pairs are read and rows written sequentially, which beats following the mesh for texture
+    // locality (that order gathered the pairs and scattered the rows at random).
 #pragma omp parallel for schedule(dynamic, 4096) num_threads(threads)
-    for (long long n = 0; n < (long long)voxels; ++n) {
-        const size_t g = by_triangle[size_t(n)];
+    for (long long row = 0; row < (long long)voxels; ++row) {
+        const size_t g = size_t(row);
         int32_t* voxel = out.coords.data() + 3 * g;
         grid.coords(pairs.key[group_start[g]], voxel);
         double total_weight = 0.0, sums[kAttributeChannels] = {};
