@@ -1,9 +1,11 @@
 // Vectors for the builder's large arrays: blocks of 2 MiB or more are 2 MiB-aligned and advised as transparent huge
 // pages, so first touch of hundreds of MiB costs a fault per 2 MiB instead of per 4 KiB (where the kernel's THP
-// mode is "madvise"; elsewhere the advice is harmless).
+// mode is "madvise"; elsewhere the advice is harmless). Linux only: other systems get plain aligned blocks.
 #pragma once
 
+#if defined(__linux__)
 #include <sys/mman.h>
+#endif
 
 #include <algorithm>
 #include <cstddef>
@@ -28,7 +30,9 @@ struct HugePageAllocator {
         const size_t rounded = (bytes + align - 1) / align * align;
         void* p = std::aligned_alloc(align, std::max(rounded, align));
         if (p == nullptr) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
         if (bytes >= kHuge) madvise(p, rounded, MADV_HUGEPAGE);
+#endif
         return static_cast<T*>(p);
     }
     void deallocate(T* p, size_t) { std::free(p); }
