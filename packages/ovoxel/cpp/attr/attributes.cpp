@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
 #include <utility>
 
 namespace ovoxel_attr {
@@ -12,42 +11,27 @@ namespace {
 
 constexpr int kMaxRadixBits = 11;
 
-// Bits needed to write every value below `limit`.
-int bit_width(uint64_t limit) {
-    int bits = 0;
-    while (bits < 64 && (limit - 1) >> bits) ++bits;
-    return bits;
-}
-
-// Stable LSD radix sort of pairs by voxel key, so the pairs of one voxel stay in triangle order. Key and triangle
-// travel packed in one word (key above the triangle bits), which halves the scattered writes; the digit histograms
-// of all passes come from one read.
-void sort_by_key(VoxelPairs& pairs, uint64_t key_limit, size_t triangle_count) {
-    const int key_bits = bit_width(key_limit), triangle_bits = bit_width(triangle_count);
-    if (key_bits + triangle_bits > 64)
-        throw std::invalid_argument("grid too fine for this many triangles: voxel key and triangle id exceed 64 bits");
-    const size_t n = pairs.key.size();
-    BigVector<uint64_t> words(n), scratch(n);
-    for (size_t i = 0; i < n; ++i) words[i] = pairs.key[i] << triangle_bits | pairs.triangle[i];
+// Stable LSD radix sort of the packed pairs by their voxel-key bits (whole words move, so the pairs of one voxel stay
+// in triangle order); the digit histograms of all passes come from one read.
+void sort_by_key(VoxelPairs& pairs, uint64_t key_limit) {
+    const int key_bits = bit_width(key_limit);
+    BigVector<uint64_t>& words = pairs.word;
+    BigVector<uint64_t> scratch(words.size());
     const int passes = (key_bits + kMaxRadixBits - 1) / kMaxRadixBits;
     const int digit_bits = passes ? (key_bits + passes - 1) / passes : 0;
     const uint64_t mask = (uint64_t(1) << digit_bits) - 1;
     const size_t buckets = size_t(1) << digit_bits;
     std::vector<size_t> start(size_t(passes) * buckets, 0);
     for (uint64_t word : words)
-        for (int p = 0; p < passes; ++p) ++start[size_t(p) * buckets + ((word >> (triangle_bits + p * digit_bits)) & mask)];
+        for (int p = 0; p < passes; ++p)
+            ++start[size_t(p) * buckets + ((word >> (pairs.triangle_bits + p * digit_bits)) & mask)];
     for (int p = 0; p < passes; ++p) {
         size_t* next = start.data() + size_t(p) * buckets;
         size_t offset = 0;
         for (size_t d = 0; d < buckets; ++d) offset += std::exchange(next[d], offset);
-        const int shift = triangle_bits + p * digit_bits;
+        const int shift = pairs.triangle_bits + p * digit_bits;
         for (uint64_t word : words) scratch[next[(word >> shift) & mask]++] = word;
         words.swap(scratch);
-    }
-    const uint64_t triangle_mask = (uint64_t(1) << triangle_bits) - 1;
-    for (size_t i = 0; i < n; ++i) {
-        pairs.key[i] = words[i] >> triangle_bits;
-        pairs.triangle[i] = uint32_t(words[i] & triangle_mask);
     }
 }
 
@@ -131,12 +115,12 @@ uint8_t quantize(double value, bool is_signed) {
 VoxelAttributes voxelize_attributes(const TriangleTable& table, size_t count, const std::vector<Material>& materials,
                                     const Grid& grid, int threads) {
     VoxelPairs pairs = triangle_voxel_pairs(table.corners, count, grid, threads);
-    sort_by_key(pairs, grid.voxel_count(), count);
+    sort_by_key(pairs, grid.voxel_count());
     BigVector<size_t> group_start;
-    for (size_t i = 0; i < pairs.key.size(); ++i)
-        if (i == 0 || pairs.key[i] != pairs.key[i - 1]) group_start.push_back(i);
+    for (size_t i = 0; i < pairs.word.size(); ++i)
+        if (i == 0 || pairs.key(i) != pairs.key(i - 1)) group_start.push_back(i);
     const size_t voxels = group_start.size();
-    group_start.push_back(pairs.key.size());
+    group_start.push_back(pairs.word.size());
 
     VoxelAttributes out{BigVector<int32_t>(3 * voxels), BigVector<uint8_t>(kAttributeChannels * voxels)};
     // Voxels in key order: pairs are read and rows written sequentially, which beats following the mesh for texture
@@ -145,11 +129,11 @@ VoxelAttributes voxelize_attributes(const TriangleTable& table, size_t count, co
     for (long long row = 0; row < (long long)voxels; ++row) {
         const size_t g = size_t(row);
         int32_t* voxel = out.coords.data() + 3 * g;
-        grid.coords(pairs.key[group_start[g]], voxel);
+        grid.coords(pairs.key(group_start[g]), voxel);
         double total_weight = 0.0, sums[kAttributeChannels] = {};
         for (size_t i = group_start[g]; i < group_start[g + 1]; ++i) {
             double values[kAttributeChannels];
-            const double weight = sample_pair(table, materials, grid, pairs.triangle[i], voxel, values);
+            const double weight = sample_pair(table, materials, grid, pairs.triangle(i), voxel, values);
             total_weight += weight;
             for (int c = 0; c < kAttributeChannels; ++c) sums[c] += values[c] * weight;
         }

@@ -58,14 +58,14 @@ py::tuple pairs_binding(Array<float> triangles, std::array<double, 3> voxel_size
         pairs = triangle_voxel_pairs(triangles.data(), size_t(triangles.shape(0)), grid, resolve_threads(num_threads),
                                      max_marked_box);
     }
-    const py::ssize_t n = py::ssize_t(pairs.key.size());
+    const py::ssize_t n = py::ssize_t(pairs.word.size());
     py::array_t<int32_t> owners(n);
     py::array_t<int32_t> coords({n, py::ssize_t(3)});
     int32_t* owner_out = owners.mutable_data();
     int32_t* coord_out = coords.mutable_data();
     for (py::ssize_t i = 0; i < n; ++i) {
-        owner_out[i] = int32_t(pairs.triangle[size_t(i)]);
-        grid.coords(pairs.key[size_t(i)], coord_out + 3 * i);
+        owner_out[i] = int32_t(pairs.triangle(size_t(i)));
+        grid.coords(pairs.key(size_t(i)), coord_out + 3 * i);
     }
     return py::make_tuple(owners, coords);
 }

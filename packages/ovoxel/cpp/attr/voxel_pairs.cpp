@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <stdexcept>
 #include <utility>
 #ifdef _OPENMP
 #include <omp.h>
@@ -93,11 +94,12 @@ public:
         const uint64_t size[3] = {uint64_t(high[0] - low[0] + 1), uint64_t(high[1] - low[1] + 1),
                                   uint64_t(high[2] - low[2] + 1)};
         const uint64_t box = size[0] * size[1] * size[2];
-        const size_t before = out.key.size();
+        const size_t before = out.word.size();
+        auto word = [&](const Voxel& v) { return grid_.key(v.data()) << out.triangle_bits | triangle; };
         if (box > max_marked_box_) {
-            for (const Voxel& v : raw_) out.key.push_back(grid_.key(v.data()));
-            std::sort(out.key.begin() + std::ptrdiff_t(before), out.key.end());
-            out.key.erase(std::unique(out.key.begin() + std::ptrdiff_t(before), out.key.end()), out.key.end());
+            for (const Voxel& v : raw_) out.word.push_back(word(v));
+            std::sort(out.word.begin() + std::ptrdiff_t(before), out.word.end());
+            out.word.erase(std::unique(out.word.begin() + std::ptrdiff_t(before), out.word.end()), out.word.end());
         } else {
             auto cell = [&](const Voxel& v) {
                 return (uint64_t(v[0] - low[0]) * size[1] + uint64_t(v[1] - low[1])) * size[2] + uint64_t(v[2] - low[2]);
@@ -106,11 +108,10 @@ public:
             for (const Voxel& v : raw_) {
                 if (marks_[cell(v)]) continue;
                 marks_[cell(v)] = 1;
-                out.key.push_back(grid_.key(v.data()));
+                out.word.push_back(word(v));
             }
             for (const Voxel& v : raw_) marks_[cell(v)] = 0;
         }
-        out.triangle.insert(out.triangle.end(), out.key.size() - before, triangle);
     }
 
 private:
@@ -124,8 +125,12 @@ private:
 
 VoxelPairs triangle_voxel_pairs(const float* triangles, size_t count, const Grid& grid, int threads,
                                 uint64_t max_marked_box) {
+    const int triangle_bits = bit_width(count);
+    if (bit_width(grid.voxel_count()) + triangle_bits > 64)
+        throw std::invalid_argument("grid too fine for this many triangles: voxel key and triangle id exceed 64 bits");
     const int blocks = std::max(1, std::min<int>(threads, int(count / 64) + 1));
     std::vector<VoxelPairs> parts(blocks);
+    for (VoxelPairs& part : parts) part.triangle_bits = triangle_bits;
 #pragma omp parallel for schedule(static, 1) num_threads(threads)
     for (int b = 0; b < blocks; ++b) {
         TriangleScanner scanner(grid, max_marked_box);
@@ -134,13 +139,12 @@ VoxelPairs triangle_voxel_pairs(const float* triangles, size_t count, const Grid
     }
     if (blocks == 1) return std::move(parts[0]);
     VoxelPairs all;
+    all.triangle_bits = triangle_bits;
     size_t total = 0;
-    for (const auto& part : parts) total += part.key.size();
-    all.key.reserve(total);
-    all.triangle.reserve(total);
+    for (const auto& part : parts) total += part.word.size();
+    all.word.reserve(total);
     for (auto& part : parts) {
-        all.key.insert(all.key.end(), part.key.begin(), part.key.end());
-        all.triangle.insert(all.triangle.end(), part.triangle.begin(), part.triangle.end());
+        all.word.insert(all.word.end(), part.word.begin(), part.word.end());
         part = VoxelPairs();
     }
     return all;

@@ -27,17 +27,29 @@ struct Grid {
     uint64_t voxel_count() const { return uint64_t(cells[0]) * uint64_t(cells[1]) * uint64_t(cells[2]); }
 };
 
-// (triangle, voxel key) pairs: every triangle's distinct voxels, triangles in input order.
+// Bits needed to write every value below `limit`.
+inline int bit_width(uint64_t limit) {
+    int bits = 0;
+    while (bits < 64 && (limit - 1) >> bits) ++bits;
+    return bits;
+}
+
+// (triangle, voxel key) pairs, each packed in one word as key << triangle_bits | triangle: every triangle's distinct
+// voxels, triangles in input order. One word per pair keeps the list small and lets the key sort move whole words.
 struct VoxelPairs {
-    BigVector<uint32_t> triangle;
-    BigVector<uint64_t> key;
+    BigVector<uint64_t> word;
+    int triangle_bits = 0;
+
+    uint64_t key(size_t i) const { return word[i] >> triangle_bits; }
+    uint32_t triangle(size_t i) const { return uint32_t(word[i] & ((uint64_t(1) << triangle_bits) - 1)); }
 };
 
 // Cells of the largest per-triangle voxel box deduplicated with marks; larger boxes are sorted instead.
 constexpr uint64_t kMaxMarkedBox = uint64_t(1) << 24;
 
 // Pairs of `count` triangles given as float32 (count, 3, 3) corners relative to the grid origin. The result is
-// the same for any number of threads (triangles are cut into contiguous blocks joined in order).
+// the same for any number of threads (triangles are cut into contiguous blocks joined in order). Throws
+// std::invalid_argument when a voxel key and a triangle id do not fit in one 64-bit word together.
 VoxelPairs triangle_voxel_pairs(const float* triangles, size_t count, const Grid& grid, int threads,
                                 uint64_t max_marked_box = kMaxMarkedBox);
 
