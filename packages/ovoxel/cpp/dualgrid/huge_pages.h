@@ -24,7 +24,7 @@ struct HugePageAllocator {
     HugePageAllocator(const HugePageAllocator<U>&) {}
 
     T* allocate(size_t n) {
-        if (n > (std::numeric_limits<size_t>::max() >> 1) / sizeof(T)) throw std::bad_alloc();
+        if (n > (std::numeric_limits<size_t>::max() >> 2) / sizeof(T)) throw std::bad_alloc();
         const size_t bytes = n * sizeof(T);
         const size_t align = bytes >= kHuge ? kHuge : std::max<size_t>(alignof(T), alignof(std::max_align_t));
         const size_t rounded = (bytes + align - 1) / align * align;
