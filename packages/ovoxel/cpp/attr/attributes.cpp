@@ -15,8 +15,8 @@ constexpr int kMaxRadixBits = 11;
 // in triangle order); the digit histograms of all passes come from one read.
 void sort_by_key(VoxelPairs& pairs, uint64_t key_limit) {
     const int key_bits = bit_width(key_limit);
-    BigVector<uint64_t>& words = pairs.word;
-    BigVector<uint64_t> scratch(words.size());
+    std::vector<uint64_t>& words = pairs.word;
+    std::vector<uint64_t> scratch(words.size());
     const int passes = (key_bits + kMaxRadixBits - 1) / kMaxRadixBits;
     const int digit_bits = passes ? (key_bits + passes - 1) / passes : 0;
     const uint64_t mask = (uint64_t(1) << digit_bits) - 1;
@@ -116,13 +116,13 @@ VoxelAttributes voxelize_attributes(const TriangleTable& table, size_t count, co
                                     const Grid& grid, int threads) {
     VoxelPairs pairs = triangle_voxel_pairs(table.corners, count, grid, threads);
     sort_by_key(pairs, grid.voxel_count());
-    BigVector<size_t> group_start;
+    std::vector<size_t> group_start;
     for (size_t i = 0; i < pairs.word.size(); ++i)
         if (i == 0 || pairs.key(i) != pairs.key(i - 1)) group_start.push_back(i);
     const size_t voxels = group_start.size();
     group_start.push_back(pairs.word.size());
 
-    VoxelAttributes out{BigVector<int32_t>(3 * voxels), BigVector<uint8_t>(kAttributeChannels * voxels)};
+    VoxelAttributes out{std::vector<int32_t>(3 * voxels), std::vector<uint8_t>(kAttributeChannels * voxels)};
     // Voxels in key order: pairs are read and rows written sequentially, which beats following the mesh for texture
     // locality (that order gathered the pairs and scattered the rows at random).
 #pragma omp parallel for schedule(dynamic, 4096) num_threads(threads)

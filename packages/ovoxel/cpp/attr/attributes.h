@@ -36,8 +36,8 @@ struct TriangleTable {
 };
 
 struct VoxelAttributes {
-    BigVector<int32_t> coords;      // (N, 3), sorted lexicographically
-    BigVector<uint8_t> attributes;  // (N, kAttributeChannels)
+    std::vector<int32_t> coords;      // (N, 3), sorted lexicographically
+    std::vector<uint8_t> attributes;  // (N, kAttributeChannels)
 };
 
 // Each voxel sums its samples in triangle order, so the result does not depend on the number of threads.

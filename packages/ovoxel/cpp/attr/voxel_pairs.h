@@ -6,8 +6,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "../dualgrid/huge_pages.h"
-
 namespace ovoxel_attr {
 
 struct Grid {
@@ -37,7 +35,7 @@ inline int bit_width(uint64_t limit) {
 // (triangle, voxel key) pairs, each packed in one word as key << triangle_bits | triangle: every triangle's distinct
 // voxels, triangles in input order. One word per pair keeps the list small and lets the key sort move whole words.
 struct VoxelPairs {
-    BigVector<uint64_t> word;
+    std::vector<uint64_t> word;
     int triangle_bits = 0;
 
     uint64_t key(size_t i) const { return word[i] >> triangle_bits; }

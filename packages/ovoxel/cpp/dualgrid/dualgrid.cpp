@@ -59,8 +59,8 @@ struct Term {
 // Events of one input chunk, one list per destination shard, each in input order.
 template <typename Event>
 struct Chunk {
-    std::vector<BigVector<Event>> to_shard;
-    BigVector<Crossing> crossings;  // crossing chunks only
+    std::vector<std::vector<Event>> to_shard;
+    std::vector<Crossing> crossings;  // crossing chunks only
 };
 
 // Accumulated state of one voxel, one cache line: QEF, sum and count of crossing points, crossed-edge flags.
@@ -74,10 +74,10 @@ struct alignas(64) VoxelSums {
 // Voxels of one shard, in the order the shard first touched them.
 struct Shard {
     VoxelIndex index;
-    BigVector<Key> keys;
-    BigVector<uint64_t> first_touch;  // global event position (4 * crossing + s) of the first touch
-    BigVector<VoxelSums> sums;
-    BigVector<uint32_t> row;  // output row
+    std::vector<Key> keys;
+    std::vector<uint64_t> first_touch;  // global event position (4 * crossing + s) of the first touch
+    std::vector<VoxelSums> sums;
+    std::vector<uint32_t> row;  // output row
 
     // Room for about n voxels without regrowing (the per-voxel arrays are large: growth would copy them).
     void reserve(size_t n) {
@@ -102,7 +102,7 @@ class DualGridBuilder {
   public:
     DualGridBuilder(const Grid& g, int threads) : g_(g), threads_(threads), shards_(threads) {}
 
-    void add_crossings(const BigVector<Triangle>& tris) {
+    void add_crossings(const std::vector<Triangle>& tris) {
         std::vector<Chunk<uint32_t>> chunks(threads_);
         bool overflow = false;
 #pragma omp parallel for schedule(static, 1) num_threads(threads_) reduction(|| : overflow)
@@ -133,7 +133,7 @@ class DualGridBuilder {
             sh.reserve(events / 4 + 16);  // a voxel of a closed surface gets about 4 crossing events
             uint64_t base = 0;
             for (const auto& chunk : chunks) {
-                const BigVector<uint32_t>& events_here = chunk.to_shard[t];
+                const std::vector<uint32_t>& events_here = chunk.to_shard[t];
                 for (size_t n = 0; n < events_here.size(); ++n) {
                     if (n + kPrefetchAhead < events_here.size()) {  // the voxel slot of a later event
                         const uint32_t ahead = events_here[n + kPrefetchAhead];
@@ -157,7 +157,7 @@ class DualGridBuilder {
         assign_rows();
     }
 
-    void add_faces(const BigVector<Triangle>& tris) {
+    void add_faces(const std::vector<Triangle>& tris) {
         std::vector<Chunk<Term>> chunks(threads_);
 #pragma omp parallel for schedule(static, 1) num_threads(threads_)
         for (int c = 0; c < threads_; ++c) {
@@ -243,7 +243,7 @@ class DualGridBuilder {
                 size_t row = l;
                 for (int o = 0; o < threads_; ++o) {
                     if (o == t) continue;
-                    const BigVector<uint64_t>& other = shards_[o].first_touch;
+                    const std::vector<uint64_t>& other = shards_[o].first_touch;
                     while (before[o] < other.size() && other[before[o]] < sh.first_touch[l]) ++before[o];
                     row += before[o];
                 }
@@ -421,10 +421,10 @@ std::vector<std::array<Vec3f, 2>> boundary_edges(const float* verts, const int32
         const int32_t a = faces[i], b = faces[i - i % 3 + (i + 1) % 3];
         return std::make_pair(std::min(a, b), std::max(a, b));
     };
-    BigVector<size_t> start(nv + 1, 0);
+    std::vector<size_t> start(nv + 1, 0);
     for (size_t i = 0; i < 3 * nf; ++i) ++start[size_t(corner_edge(i).first) + 1];
     for (size_t a = 0; a < nv; ++a) start[a + 1] += start[a];
-    BigVector<int32_t> other(3 * nf);
+    std::vector<int32_t> other(3 * nf);
     std::vector<size_t> fill(start.begin(), start.end() - 1);
     for (size_t i = 0; i < 3 * nf; ++i) {
         const auto [a, b] = corner_edge(i);
@@ -474,7 +474,7 @@ py::tuple mesh_to_dual_grid(py::array_t<float, py::array::c_style | py::array::f
     DualGridBuilder builder(g, threads);
     {
         py::gil_scoped_release release;
-        BigVector<Triangle> tris(nf);
+        std::vector<Triangle> tris(nf);
 #pragma omp parallel for schedule(static) num_threads(threads)
         for (long long i = 0; i < (long long)nf; ++i)
             tris[i] = make_triangle(v + 3 * f[3 * i], v + 3 * f[3 * i + 1], v + 3 * f[3 * i + 2]);

@@ -7,8 +7,6 @@
 #include <utility>
 #include <vector>
 
-#include "huge_pages.h"
-
 using Key = uint64_t;
 
 constexpr uint32_t kMissing = std::numeric_limits<uint32_t>::max();
@@ -70,12 +68,12 @@ class VoxelIndex {
     }
 
     void rehash(size_t capacity) {
-        BigVector<Slot> old(capacity, Slot{kEmpty, 0});
+        std::vector<Slot> old(capacity, Slot{kEmpty, 0});
         old.swap(slots_);
         for (const Slot& s : old)
             if (s.key != kEmpty) slots_[probe(s.key)] = s;
     }
 
-    BigVector<Slot> slots_;
+    std::vector<Slot> slots_;
     size_t size_ = 0;
 };
