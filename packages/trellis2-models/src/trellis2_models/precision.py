@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from sparsetensor.ops.fused_norm import layer_norm
 from torch import nn
 
 #: Layer types whose weights follow the torso dtype; norms, RMS-norm gains and modulation vectors stay float32.
@@ -37,3 +38,13 @@ def cast_torso_layers(module: nn.Module, dtype: torch.dtype) -> None:
         if isinstance(layer, TORSO_LAYER_TYPES):
             for param in layer.parameters(recurse=False):
                 param.data = param.data.to(dtype)
+
+
+class LayerNorm32(nn.LayerNorm):
+    """LayerNorm computed in float32 whatever the input dtype, result cast back (keeps bf16/fp16 torsos stable);
+    a following SiLU (`activation="silu"`) is fused into the same kernel on CUDA. Any leading axes."""
+
+    def forward(self, x: torch.Tensor, activation: str | None = None) -> torch.Tensor:
+        """Normalise the last axis of `x` in float32 (sparsetensor's fused layer norm over the flattened rows)."""
+        rows = layer_norm(x.reshape(-1, x.shape[-1]), self.weight, self.bias, self.eps, activation=activation)
+        return rows.view(x.shape)

@@ -6,17 +6,10 @@ import torch
 from sparsetensor.ops.fused_norm import gated_residual, layer_norm
 from torch import nn
 
+from ..precision import LayerNorm32
 from .attention import CrossAttention, SelfAttention
 from .rope import Rotation
 from .tokens import Context, TokenLayout
-
-
-class FloatLayerNorm(nn.LayerNorm):
-    """LayerNorm evaluated in float32 whatever the input dtype, returning the input dtype (fused kernel on CUDA)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalise the last axis of `x` in float32."""
-        return layer_norm(x.reshape(-1, x.shape[-1]), self.weight, self.bias, self.eps).view(x.shape)
 
 
 class FeedForward(nn.Module):
@@ -53,9 +46,9 @@ class ModulatedCrossBlock(nn.Module):
         self.share_mod = share_mod
         if share_mod:
             self.modulation = nn.Parameter(torch.randn(6 * channels) / channels**0.5)
-        self.norm1 = FloatLayerNorm(channels, elementwise_affine=False, eps=1e-6)
-        self.norm2 = FloatLayerNorm(channels, elementwise_affine=True, eps=1e-6)
-        self.norm3 = FloatLayerNorm(channels, elementwise_affine=False, eps=1e-6)
+        self.norm1 = LayerNorm32(channels, elementwise_affine=False, eps=1e-6)
+        self.norm2 = LayerNorm32(channels, elementwise_affine=True, eps=1e-6)
+        self.norm3 = LayerNorm32(channels, elementwise_affine=False, eps=1e-6)
         self.self_attn = SelfAttention(channels, num_heads, qk_rms_norm)
         self.cross_attn = CrossAttention(channels, context_channels, num_heads, qk_rms_norm_cross)
         self.mlp = FeedForward(channels, mlp_ratio)

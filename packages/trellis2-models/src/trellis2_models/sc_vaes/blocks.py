@@ -6,19 +6,12 @@ import torch
 import torch.nn.functional as F
 from sparsetensor import SparseTensor
 from sparsetensor.nn import SparseChannel2Spatial, SparseConv3d, SparseDownsample, SparseSpatial2Channel, SparseUpsample
-from sparsetensor.ops.fused_norm import layer_norm
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ..precision import LayerNorm32
+
 CHILDREN = 8  # a voxel splits into 2x2x2 children; child k sits at offset (k & 1, k >> 1 & 1, k >> 2 & 1)
-
-
-class LayerNorm32(nn.LayerNorm):
-    """LayerNorm computed in float32 whatever the input dtype, result cast back (keeps fp16 blocks stable); a
-    following SiLU (`activation="silu"`) is fused into the same kernel on CUDA."""
-
-    def forward(self, x: torch.Tensor, activation: str | None = None) -> torch.Tensor:
-        return layer_norm(x, self.weight, self.bias, self.eps, activation=activation)
 
 
 class InferenceInPlaceSiLU(nn.SiLU):
