@@ -1,10 +1,15 @@
 """Mesh repair passes: welding, degenerate/duplicate faces, non-manifold splits, small parts, orientation, shells.
 
 Each function takes (vertices, faces) as numpy arrays or torch tensors and returns the repaired pair in the same
-form; the same passes are available as ``meshkit.Mesh`` methods.
+form; the same passes are available as ``meshkit.Mesh`` methods. Tensors on an accelerator (both on a non-CPU
+device) run the passes ``cleanup_torch`` implements there, with the same result; CPU tensors take the native path.
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +17,22 @@ from . import _geometry
 from .bvh import BVH
 from .mesh import face_areas, face_normals
 from .topology import edge_table, half_edge_ends
-from .validation import check_positive, mesh_function
+from .validation import check_positive, is_torch_tensor, mesh_function
+
+
+def _on_device(function: Callable[..., tuple[Any, Any]]) -> Callable[..., tuple[Any, Any]]:
+    """Send meshes whose tensors are on an accelerator to ``cleanup_torch``'s function of the same name (the GPU
+    path, kept on the device); everything else takes ``function``."""
+
+    @functools.wraps(function)
+    def wrapper(vertices: Any, faces: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        if is_torch_tensor(vertices) and is_torch_tensor(faces) and vertices.device.type != "cpu":
+            from . import cleanup_torch
+
+            return getattr(cleanup_torch, function.__name__)(vertices, faces, *args, **kwargs)
+        return function(vertices, faces, *args, **kwargs)
+
+    return wrapper
 
 
 def _face_components(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -40,6 +60,7 @@ def _compact(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.nd
     return vertices[used], new_index[faces].reshape(-1, 3)
 
 
+@_on_device
 @mesh_function
 def remove_unreferenced_vertices(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop vertices that no face references (the others keep their relative order)."""
@@ -74,6 +95,7 @@ def remove_degenerate_faces(
     return vertices, faces[keep]
 
 
+@_on_device
 @mesh_function
 def remove_duplicate_faces(
     vertices: np.ndarray, faces: np.ndarray, remove_opposite: bool = False
@@ -93,6 +115,7 @@ def remove_duplicate_faces(
     return vertices, faces[_first_of_each_row(key)]
 
 
+@_on_device
 @mesh_function
 def repair_non_manifold(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Make every edge have at most two faces and every vertex a single fan, by splitting vertices.
@@ -128,6 +151,7 @@ def repair_non_manifold(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.nda
     return _compact(new_vertices, new_faces)
 
 
+@_on_device
 @mesh_function
 def remove_small_components(
     vertices: np.ndarray, faces: np.ndarray, min_area: float | None = None, min_faces: int | None = None
@@ -146,6 +170,7 @@ def remove_small_components(
     return _compact(vertices, faces[~small[labels]])
 
 
+@_on_device
 @mesh_function
 def unify_orientation(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flip faces so that neighbours across every two-face edge agree; closed components end up facing outward.

@@ -1,0 +1,162 @@
+"""The repair passes of ``meshkit.cleanup`` as vectorised torch code, so that meshes on the GPU are cleaned there.
+
+Each function computes the same result as its numpy/native twin in ``cleanup`` (same vertices and faces in the same
+order; float64 arithmetic), on tensors of any device: ``cleanup`` sends tensors on an accelerator here, and the tests
+run these on CPU tensors against the native code. Sums over components (areas, signed volumes) are added in another
+order on the GPU, so a component whose total lies within rounding of a threshold (or a closed part of ~zero volume)
+may be judged differently there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .holes import _check_tensors
+from .topology_torch import component_roots, component_sums, edge_runs, face_links, half_edge_ends, rank_roots
+from .validation import check_positive
+
+_PACKED_LIMIT = 2**21  # vertex counts below this pack a face's three indices into one int64 sort key
+
+
+def _checked(vertices: Any, faces: Any) -> tuple[torch.Tensor, torch.Tensor, torch.dtype]:
+    """The mesh checked on its device (``check_mesh``'s messages), faces as int64, and the vertex dtype results
+    carry (as ``float_dtype_of``)."""
+    _check_tensors(torch, vertices, faces)
+    if faces.device != vertices.device:
+        raise ValueError(f"vertices and faces must be on one device, got {vertices.device} and {faces.device}")
+    dtype = vertices.dtype if vertices.dtype.is_floating_point else torch.float64
+    return vertices, faces.long(), torch.float32 if dtype == torch.bfloat16 else dtype
+
+
+def _compact(vertices: torch.Tensor, faces: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop vertices no face uses, keeping the others in order (``cleanup._compact``)."""
+    used = torch.zeros(len(vertices), dtype=torch.bool, device=vertices.device)
+    used[faces.reshape(-1)] = True
+    new_index = torch.cumsum(used, 0) - 1
+    return vertices[used].to(dtype), new_index[faces]
+
+
+def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise cross product in numpy's operation order (separate multiplies and subtractions, no fused ops)."""
+    return torch.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1], a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+                        a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], 1)
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise dot product summed left to right, as numpy sums three terms."""
+    return a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1] + a[:, 2] * b[:, 2]
+
+
+def face_areas(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Float64 area of every triangle, rounded as ``meshkit.mesh.face_areas`` rounds it."""
+    v = vertices.to(torch.float64)[faces]
+    normal = _cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
+    return 0.5 * torch.sqrt(_dot(normal, normal))
+
+
+def _first_of_each_row(rows: torch.Tensor, num_vertices: int) -> torch.Tensor:
+    """Mask of the first occurrence of each distinct row of (F, 3) vertex indices below ``num_vertices``."""
+    if num_vertices < _PACKED_LIMIT:
+        keys = [(rows[:, 0] * num_vertices + rows[:, 1]) * num_vertices + rows[:, 2]]
+    else:  # lexicographic: stable sort by the last index, then by the packed first two
+        keys = [rows[:, 2], rows[:, 0] * num_vertices + rows[:, 1]]
+    order = torch.arange(len(rows), device=rows.device)
+    for key in keys:
+        order = order[torch.sort(key[order], stable=True).indices]
+    first = torch.ones(len(rows), dtype=torch.bool, device=rows.device)
+    first[1:] = (rows[order[1:]] != rows[order[:-1]]).any(dim=1)
+    return torch.zeros_like(first).scatter_(0, order, first)
+
+
+def remove_unreferenced_vertices(vertices: Any, faces: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cleanup.remove_unreferenced_vertices`` on the tensors' device."""
+    vertices, faces, dtype = _checked(vertices, faces)
+    return _compact(vertices, faces, dtype)
+
+
+def remove_duplicate_faces(vertices: Any, faces: Any, remove_opposite: bool = False
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cleanup.remove_duplicate_faces`` on the tensors' device."""
+    vertices, faces, dtype = _checked(vertices, faces)
+    if remove_opposite:
+        key = torch.sort(faces, dim=1).values
+    else:  # rotate each triangle so that its (first) smallest index comes first
+        shift = torch.argmin(faces, dim=1, keepdim=True)
+        key = faces.gather(1, (shift + torch.arange(3, device=faces.device)) % 3)
+    return vertices.to(dtype), faces[_first_of_each_row(key, len(vertices))]
+
+
+def repair_non_manifold(vertices: Any, faces: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cleanup.repair_non_manifold`` on the tensors' device: the corners meeting across two-face edges are
+    joined into vertex copies by ``component_roots``, numbered by first corner as the native union-find does."""
+    vertices, faces, dtype = _checked(vertices, faces)
+    runs = edge_runs(faces, len(vertices))
+    pair = runs.pair_positions()
+    h1, h2 = runs.order[pair], runs.order[pair + 1]
+    start, end = half_edge_ends(faces)
+    f1, c1, f2, c2 = h1 // 3, h1 % 3, h2 // 3, h2 % 3
+    opposite = start[h1] == end[h2]
+    start_1, end_1 = 3 * f1 + c1, 3 * f1 + (c1 + 1) % 3
+    start_2 = torch.where(opposite, 3 * f2 + (c2 + 1) % 3, 3 * f2 + c2)
+    end_2 = torch.where(opposite, 3 * f2 + c2, 3 * f2 + (c2 + 1) % 3)
+    labels, first_corner = rank_roots(component_roots(3 * len(faces), torch.cat([start_1, end_1]),
+                                                      torch.cat([start_2, end_2])))
+    new_vertices = vertices[faces.reshape(-1)[first_corner]]
+    new_faces = labels.reshape(-1, 3)
+    runs = edge_runs(new_faces, len(first_corner))
+    third = runs.rank() >= 2
+    if bool(third.any()):  # an edge still has more than two faces: faces holding its third-or-later half-edge go
+        drop = torch.zeros(len(new_faces), dtype=torch.long, device=faces.device)
+        drop.scatter_add_(0, runs.order // 3, third.long())
+        new_faces = new_faces[drop == 0]
+    return _compact(new_vertices, new_faces, dtype)
+
+
+def remove_small_components(vertices: Any, faces: Any, min_area: float | None = None, min_faces: int | None = None
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cleanup.remove_small_components`` on the tensors' device."""
+    if min_area is None and min_faces is None:
+        raise ValueError("remove_small_components needs min_area and/or min_faces")
+    area_limit = None if min_area is None else check_positive(min_area, "min_area", allow_zero=True)
+    face_limit = None if min_faces is None else int(check_positive(min_faces, "min_faces", allow_zero=True))
+    vertices, faces, dtype = _checked(vertices, faces)
+    roots = component_roots(len(faces), *face_links(edge_runs(faces, len(vertices))))
+    small = torch.zeros(len(faces), dtype=torch.bool, device=faces.device)
+    if area_limit is not None:
+        small |= component_sums(roots, face_areas(vertices, faces)) < area_limit
+    if face_limit is not None:
+        small |= component_sums(roots, torch.ones_like(roots)) < face_limit
+    return _compact(vertices, faces[~small[roots]], dtype)
+
+
+def unify_orientation(vertices: Any, faces: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cleanup.unify_orientation`` on the tensors' device.
+
+    Orientation travels as parity: node ``2 * face + flipped`` is joined to the neighbour state it forces, so the
+    component root of ``2 * face`` is ``2 * seed + flip`` with seed the component's first face, which is where the
+    native breadth-first walk starts. A component whose two states meet cannot be oriented and its result depends
+    on the walk's order: such meshes go through the native code on the CPU."""
+    vertices, faces, dtype = _checked(vertices, faces)
+    runs = edge_runs(faces, len(vertices))
+    pair = runs.pair_positions()
+    h1, h2 = runs.order[pair], runs.order[pair + 1]
+    start, _ = half_edge_ends(faces)
+    same = (start[h1] == start[h2]).long()
+    a, b = 2 * (h1 // 3), 2 * (h2 // 3)
+    roots = component_roots(2 * len(faces), torch.cat([a, a + 1]), torch.cat([b + same, b + 1 - same]))
+    state = roots[0::2]
+    if bool((state == roots[1::2]).any()):
+        from .cleanup import unify_orientation as native
+
+        out_v, out_f = native(vertices.cpu(), faces.cpu())
+        return out_v.to(vertices.device), out_f.to(vertices.device)
+    seed = state // 2
+    faces = torch.where((state % 2 == 1)[:, None], faces.flip(1), faces)
+    boundary = runs.first & (runs.count == 1)
+    open_part = component_sums(seed, torch.zeros_like(seed).scatter_add_(0, runs.order // 3, boundary.long())) > 0
+    v = vertices.to(torch.float64)[faces]
+    volume = component_sums(seed, _dot(v[:, 0], _cross(v[:, 1], v[:, 2])))
+    inward = ((volume < 0) & ~open_part)[seed]
+    return vertices.to(dtype), torch.where(inward[:, None], faces.flip(1), faces).contiguous()
