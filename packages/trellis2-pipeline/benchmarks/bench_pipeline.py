@@ -5,7 +5,9 @@ device, no checkpoint files; DINOv3 is a random ViT-L/16. A real asset (default 
 structure after the sparse-structure flow and decoder have run, the shape decoder's subdivisions and the decoded
 dual grids (see pipeline_bench_asset.py), so token counts are those of a real object while every network, sampler
 (12 steps, guidance as in pipeline.json), conversion and the mesh extraction run as in production. Background
-removal is skipped (the input image has alpha). On CUDA a one-step warm-up run comes first.
+removal is skipped (the input image has alpha). On CUDA an untimed warm-up run of the first type (all steps) comes
+first: it compiles the kernels and captures the dense flow's CUDA graphs for both batch sizes its guidance interval
+uses (the sparse flows' graphs follow each run's voxels, so every timed run captures its own).
 
 Prints a table per run and a summary against upstream's published H100 times; `--json` saves everything (after
 each run, so a time-limited job keeps what it finished).
@@ -332,7 +334,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default=None, help="default cuda (cpu with --quick)")
     parser.add_argument("--quick", action="store_true", help="tiny random models from trellis2.testing (smoke test)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-warmup", action="store_true", help="skip the untimed one-step warm-up run (CUDA)")
+    parser.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up run (CUDA)")
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds since start after which no further run is started (results so far are kept)")
     parser.add_argument("--json", type=Path, default=None, help="write all results to this JSON file")
@@ -385,9 +387,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"asset {args.asset.name}: voxelized in {report['asset_voxelize_seconds']:.1f} s", flush=True)
     if device.type == "cuda" and not args.no_warmup:
         start = time.perf_counter()
-        run_once(pipeline, image, names[0], 1, args.seed)
+        run_once(pipeline, image, names[0], args.steps, args.seed)
         report["warmup_seconds"] = time.perf_counter() - start
-        print(f"warm-up ({names[0]}, 1 step): {report['warmup_seconds']:.1f} s", flush=True)
+        print(f"warm-up ({names[0]}, {args.steps} steps): {report['warmup_seconds']:.1f} s", flush=True)
 
     for name, low_vram in run_plan(args.types, args.low_vram):
         if args.budget is not None and time.perf_counter() - started > args.budget:

@@ -81,6 +81,7 @@ class Trellis2ImageTo3DPipeline:
         self._rembg_model: Any = None
         self.default_pipeline_type = pipeline_type(default_pipeline_type).name
         self.placement = ComponentPlacement("cpu", low_vram)
+        self._dense_graph_runners: dict[str, tuple[tuple, CudaGraphModel]] = {}
         self.pbr_attr_layout = dict(PBR_ATTR_LAYOUT)
         self.progress: ProgressCallback | None = None
         self.should_cancel: Callable[[], bool] | None = None
@@ -193,6 +194,7 @@ class Trellis2ImageTo3DPipeline:
     def to(self, device: torch.device | str) -> Trellis2ImageTo3DPipeline:
         """Run on `device`; components move there now unless low-VRAM mode keeps them on the CPU until used."""
         self.placement.device = torch.device(device)
+        self._dense_graph_runners.clear()  # captured graphs point at the parameters' old storage
         home = "cpu" if self.low_vram else self.placement.device
         for component in self._components():
             component.to(home)
@@ -236,12 +238,26 @@ class Trellis2ImageTo3DPipeline:
         with self.placement.using(model):
             # every step has the same shapes (and voxels): replay the flow as a CUDA graph (a no-op off CUDA). Low-VRAM
             # mode skips it, since each captured graph keeps its own activation memory.
-            runner = model if self.placement.low_vram else CudaGraphModel(model)
+            runner = model if self.placement.low_vram else self._graph_runner(stage, model, noise)
             result = self.samplers[stage].sample(
                 runner, noise, **cond, **params, **model_kwargs, verbose=True, tqdm_desc=f"Sampling {label}",
                 progress=context.progress, should_cancel=context.should_cancel, stage=label, keep_trajectory=False,
             )
         return result.samples
+
+    def _graph_runner(self, stage: str, model: nn.Module, noise: Any) -> CudaGraphModel:
+        """The CUDA-graph wrapper for one sampling run. A dense latent's graphs depend only on shapes, so its wrapper
+        is kept for later runs (each run would otherwise repeat an eager and a capturing pass per batch size); a sparse
+        latent's graphs are tied to this run's voxels, so it gets a fresh wrapper, freed with the run."""
+        if not isinstance(noise, torch.Tensor):
+            return CudaGraphModel(model)
+        first = next(model.parameters(), None)
+        fingerprint = (id(model), None if first is None else (first.device, first.data_ptr()))
+        kept = self._dense_graph_runners.get(stage)
+        if kept is None or kept[0] != fingerprint:
+            kept = (fingerprint, CudaGraphModel(model))
+            self._dense_graph_runners[stage] = kept
+        return kept[1]
 
     def sample_sparse_structure(
         self, cond: dict, resolution: int, num_samples: int, context: RunContext, sampler_params: dict
