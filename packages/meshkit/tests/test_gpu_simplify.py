@@ -19,7 +19,7 @@ def test_placements_match_the_torch_code_on_curved_flat_and_locked_edges():
     faces = torch.from_numpy(f)
     state = port._initial_state(torch.from_numpy(v), faces, torch.zeros(len(v), 0, dtype=torch.float64), locked,
                                 False, 1e3)
-    edges = port._edge_list(faces, len(v))
+    edges = port._edge_list(faces, len(v), locked)
     expected_points, expected_cost = port._placements(state, edges.u, edges.v)
     on_device = [x.to(DEVICE) for x in (state.quadrics, state.positions, state.locked, edges.u, edges.v)]
     points, cost = (x.cpu() for x in simplify_triton.edge_placements(*on_device))

@@ -3,11 +3,15 @@
 Same algorithm and rules as the native ``meshkit.simplify``: rounds that cost every edge, take the cheapest as
 candidates and collapse together the legal ones whose face neighbourhoods do not overlap. The cheapest-first greedy
 choice among them is found in parallel by repeated local-minimum claims. Runs on tensors of any device (CPU tensors
-are how it is tested) and is deterministic there.
+are how it is tested) and is deterministic there. Each round reads sizes back from the device only a few times (one
+transfer for the edge counts, one for the candidates' neighbourhood sizes, one per few claim rounds and one for the
+collapse count): boolean-mask indexing, ``bincount`` and ``repeat_interleave`` without a size all wait for the
+device, so the rounds use fixed-size masked operations and ``nonzero_static`` with sizes fetched together instead.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import warnings
 from dataclasses import dataclass
@@ -43,7 +47,8 @@ class _State:
 @dataclass
 class _Edges:
     """Undirected edges of the live faces, sorted by key ``u * V + v`` (u < v), with their face count, the opposite
-    corners of their first two faces (-1 where absent) and the first half-edge (``3 * face + corner``) on each."""
+    corners of their first two faces (-1 where absent), the first half-edge (``3 * face + corner``) on each and
+    ``listed``, the edges with an end that is not locked."""
 
     keys: Any
     u: Any
@@ -51,6 +56,7 @@ class _Edges:
     count: Any
     opposite: Any
     half_edge: Any
+    listed: Any
 
 
 def simplify_torch(
@@ -108,7 +114,7 @@ def _initial_state(positions: Any, faces: Any, attributes: Any, locked: Any, pre
     import torch
 
     nv = len(positions)
-    edges = _edge_list(faces, nv)
+    edges = _edge_list(faces, nv, locked)
     corners = positions[faces]
     normals = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
     face_planes = _plane_quadrics(normals, corners[:, 0], 0.5 * normals.norm(dim=1))
@@ -160,40 +166,58 @@ def _sum_by_index(values: Any, index: Any, size: int) -> Any:
     return out
 
 
-def _edge_list(faces: Any, nv: int) -> _Edges:
-    """The undirected edges of ``faces`` (one sort of the half-edges by edge key; ties keep half-edge order)."""
+def _edge_list(faces: Any, nv: int, locked: Any) -> _Edges:
+    """The undirected edges of ``faces`` (one sort of the half-edges by edge key; ties keep half-edge order) and
+    which of them have an end not in ``locked``; one read-back of both counts."""
     import torch
 
-    start, end = faces.reshape(-1), faces[:, [1, 2, 0]].reshape(-1)
-    opposite = faces[:, [2, 0, 1]].reshape(-1)
+    start, end, opposite = faces.reshape(-1), faces.roll(-1, 1).reshape(-1), faces.roll(1, 1).reshape(-1)
     keys, order = torch.sort(torch.minimum(start, end) * nv + torch.maximum(start, end), stable=True)
     first = torch.ones(len(keys), dtype=torch.bool, device=keys.device)
     first[1:] = keys[1:] != keys[:-1]
-    first = torch.nonzero(first).squeeze(1)
-    count = torch.diff(first, append=first.new_tensor([len(keys)]))
+    movable = first & ~(locked[keys // nv] & locked[keys % nv])
+    size, listed = _fetch(first.sum(), movable.sum())
+    first = torch.nonzero_static(first, size=size).squeeze(1)
+    count = torch.diff(first, append=torch.full((1,), len(keys), device=keys.device))
     second = torch.where(count > 1, opposite[order[(first + 1).clamp_max(len(keys) - 1)]], -1)
     unique = keys[first]
-    return _Edges(unique, unique // nv, unique % nv, count, torch.stack([opposite[order[first]], second], 1),
-                  order[first])
+    u, v = unique // nv, unique % nv
+    return _Edges(unique, u, v, count, torch.stack([opposite[order[first]], second], 1), order[first],
+                  torch.nonzero_static(~(locked[u] & locked[v]), size=listed).squeeze(1))
+
+
+def _fetch(*values: Any) -> list[int]:
+    """Integer scalars of the device brought to the host in one transfer (a single wait for the device)."""
+    import torch
+
+    return torch.stack(values).tolist()
+
+
+def _count_by(index: Any, flags: Any, size: int) -> Any:
+    """How many set ``flags`` each of ``size`` groups has (``index`` gives each flag's group); integer additions, so
+    the same in any order, and no read-back (``bincount`` of a masked index waits for the device twice)."""
+    import torch
+
+    return torch.zeros(size, dtype=torch.int32, device=index.device).index_add_(0, index, flags.to(torch.int32))
 
 
 def _csr(groups: Any, size: int) -> tuple[Any, Any]:
     """(order, start): ``order[start[g]:start[g + 1]]`` lists the entries of group ``g`` in their input order."""
     import torch
 
-    start = torch.zeros(size + 1, dtype=torch.int64, device=groups.device)
-    start[1:] = torch.cumsum(torch.bincount(groups, minlength=size), 0)
     narrow = groups.to(torch.int32) if size < 2**31 else groups  # half the radix-sort passes on a GPU
-    return torch.argsort(narrow, stable=True), start
+    grouped, order = torch.sort(narrow, stable=True)
+    return order, torch.searchsorted(grouped, torch.arange(size + 1, dtype=narrow.dtype, device=groups.device))
 
 
-def _expand(start: Any, count: Any) -> tuple[Any, Any]:
-    """(owner, position): every ``start[i] + j`` for ``j < count[i]``, with its ``i``."""
+def _expand(start: Any, count: Any, total: int) -> tuple[Any, Any]:
+    """(owner, position): every ``start[i] + j`` for ``j < count[i]``, with its ``i``; ``total`` is ``count.sum()``
+    (given, so that nothing waits for the device)."""
     import torch
 
-    owner = torch.repeat_interleave(torch.arange(len(count), device=count.device), count)
+    owner = torch.repeat_interleave(torch.arange(len(count), device=count.device), count, output_size=total)
     offset = torch.cumsum(count, 0) - count
-    return owner, torch.arange(len(owner), device=count.device) - offset[owner] + start[owner]
+    return owner, torch.arange(total, device=count.device) - offset[owner] + start[owner]
 
 
 def _evaluate(quadrics: Any, points: Any) -> Any:
@@ -229,7 +253,7 @@ def _placements(state: _State, u: Any, v: Any) -> tuple[Any, Any]:
     with Triton installed, one fused kernel computes the same."""
     import torch
 
-    if state.positions.is_cuda and importlib.util.find_spec("triton") is not None:
+    if state.positions.is_cuda and _has_triton():
         from .gpu.simplify_triton import edge_placements
 
         return edge_placements(state.quadrics, state.positions, state.locked, u, v)
@@ -252,6 +276,12 @@ def _placements(state: _State, u: Any, v: Any) -> tuple[Any, Any]:
     return points, cost.clamp_min(0)
 
 
+@functools.cache
+def _has_triton() -> bool:
+    """Whether Triton is installed (looked up once: the import system's search costs tens of microseconds)."""
+    return importlib.util.find_spec("triton") is not None
+
+
 def _sort_keys(cost: Any, keys: Any) -> Any:
     """int64 keys ordering edges by cost (as float32) and then by a hash of the edge: equal costs, common on flat
     areas, come in a scattered rather than a spatially ordered sequence, which keeps the claim rounds few."""
@@ -270,8 +300,8 @@ def _collapse_to(state: _State, target: int, min_normal_cos: float, fraction: fl
     widen = 1.0  # grows when a whole candidate batch turned out illegal
     while len(state.faces) > target:
         live = len(state.faces)
-        edges = _edge_list(state.faces, nv)
-        listed = torch.nonzero(~(state.locked[edges.u] & state.locked[edges.v])).squeeze(1)
+        edges = _edge_list(state.faces, nv, state.locked)
+        listed = edges.listed
         total = len(listed)
         want = widen * max(2.0 * (live - target), 256.0)
         count = min(total, int(min(want, max(256.0, widen * fraction * total))))
@@ -313,19 +343,21 @@ def _plan(state: _State, edges: _Edges, chosen: Any, points: Any, min_normal_cos
     both_open = state.boundary[u] & state.boundary[v]
     legal = ~state.locked[moving] & (count <= 2) & ((count == 2) ^ both_open)
     # Link condition: count the neighbours w of u (other than v) with an edge (v, w).
-    ends = torch.cat([edges.u, edges.v])
-    order, start = _csr(ends, nv)
+    order, edge_start = _csr(torch.cat([edges.u, edges.v]), nv)
     neighbours = torch.cat([edges.v, edges.u])[order]
-    owner, slot = _expand(start[u], start[u + 1] - start[u])
+    degree = edge_start[u + 1] - edge_start[u]
+    order, face_start = _csr(state.faces.reshape(-1), nv)
+    around = order // 3
+    pair_end, pair_other = torch.cat([kept, moving]), torch.cat([moving, kept])
+    valence = face_start[pair_end + 1] - face_start[pair_end]
+    links, entries = _fetch(degree.sum(), valence.sum())
+    owner, slot = _expand(edge_start[u], degree, links)
     w, other = neighbours[slot], v[owner]
     look = torch.minimum(w, other) * nv + torch.maximum(w, other)
     found = edges.keys[torch.searchsorted(edges.keys, look).clamp_max(len(edges.keys) - 1)] == look
-    legal &= torch.bincount(owner[found & (w != other)], minlength=n) == count
+    legal &= _count_by(owner, found & (w != other), n) == count
     # Faces around both ends: those without the other end must keep a sound normal after the move.
-    order, start = _csr(state.faces.reshape(-1), nv)
-    around = order // 3
-    pair_end, pair_other = torch.cat([kept, moving]), torch.cat([moving, kept])
-    entry, slot = _expand(start[pair_end], start[pair_end + 1] - start[pair_end])
+    entry, slot = _expand(face_start[pair_end], valence, entries)
     face = around[slot]
     tri = state.faces[face]
     owner = entry % n
@@ -335,11 +367,11 @@ def _plan(state: _State, edges: _Edges, chosen: Any, points: Any, min_normal_cos
     nb, na = _normals(before), _normals(after)
     lb, la = nb.norm(dim=1), na.norm(dim=1)
     unsound = ~(la > 1e-12 * lb) | ((nb * na).sum(1) <= min_normal_cos * la * lb)
-    legal &= torch.bincount(owner[stays & unsound], minlength=n) == 0
+    legal &= _count_by(owner, stays & unsound, n) == 0
     # Duplicates: faces (u, a, b) and (v, a, b) would merge; a and b can only be the two opposite corners.
     opposite = edges.opposite[chosen][owner]
     spans = stays & (tri == opposite[:, :1]).any(1) & (tri == opposite[:, 1:]).any(1)
-    legal &= torch.bincount(owner[spans], minlength=n) < 2
+    legal &= _count_by(owner, spans, n) < 2
     return _Plan(kept, moving, points, count, legal, owner, face)
 
 
@@ -351,43 +383,51 @@ def _normals(triangles: Any) -> Any:
 
 
 def _independent(state: _State, plan: _Plan) -> Any:
-    """Legal candidates that the cheapest-first greedy pass would take (an earlier winner blocks a candidate when
-    they share a face around their edges), found by claim rounds: every undecided candidate claims the faces around
-    its edge with its rank (its index), one that owns all of them wins, and those sharing a face with it drop out."""
+    """Mask of the legal candidates that the cheapest-first greedy pass would take (an earlier winner blocks a
+    candidate when they share a face around their edges), found by claim rounds: every undecided candidate claims the
+    faces around its edge with its rank (its index), one that owns all of them wins, and those sharing a face with it
+    drop out. Rounds run on masks; the entries of decided candidates are dropped (one read-back, which also says
+    whether any are left) after rounds 1, 2, 4, 8, ..., where most of them have gone."""
     import torch
 
     n, nf = len(plan.kept), len(state.faces)
-    keep = plan.legal[plan.owner]
-    owner, face = plan.owner[keep], plan.face[keep]
+    owner, face = plan.owner, plan.face
     undecided, winner = plan.legal.clone(), torch.zeros_like(plan.legal)
-    for _ in range(_MIS_ITERATIONS):
-        claim = torch.full((nf,), n, dtype=torch.int64, device=face.device)
-        claim.scatter_reduce_(0, face, owner, "amin")
-        outranked = torch.zeros_like(undecided)
-        outranked[owner[claim[face] != owner]] = True
-        new = undecided & ~outranked
+    active = undecided[owner]
+    for iteration in range(1, _MIS_ITERATIONS + 1):
+        claim = torch.full((nf,), n, dtype=owner.dtype, device=face.device)
+        claim.scatter_reduce_(0, face, torch.where(active, owner, n), "amin")
+        new = undecided & (_count_by(owner, claim[face] != owner, n) == 0)
         winner |= new
-        taken = torch.zeros(nf, dtype=torch.bool, device=face.device)
-        taken[face[new[owner]]] = True
-        blocked = torch.zeros_like(undecided)
-        blocked[owner[taken[face]]] = True
-        undecided &= ~blocked
-        if not bool(undecided.any()):
-            break
-        keep = undecided[owner]
-        owner, face = owner[keep], face[keep]
-    return torch.nonzero(winner).squeeze(1)
+        taken = _count_by(face, new[owner], nf) > 0
+        undecided &= _count_by(owner, taken[face], n) == 0
+        active = undecided[owner]
+        if iteration & (iteration - 1) == 0:
+            keep = torch.nonzero(active).squeeze(1)
+            if len(keep) == 0:
+                break
+            owner, face, active = owner[keep], face[keep], active[keep]
+    return winner
 
 
 def _apply(state: _State, plan: _Plan, excess: int) -> int:
-    """Collapses the greedy winners, in cost order while faces remain above the target; returns how many."""
+    """Collapses the greedy winners, in cost order while faces remain above the target; returns how many (both
+    sizes that the update needs come back in one read-back)."""
     import torch
 
-    winners = _independent(state, plan)
-    removes = plan.removes[winners]
-    winners = winners[excess - (torch.cumsum(removes, 0) - removes) > 0]
-    if len(winners) == 0:
+    winner = _independent(state, plan)
+    removes = torch.where(winner, plan.removes, 0)
+    winner &= excess - (torch.cumsum(removes, 0) - removes) > 0
+    nv = len(state.positions)
+    merged = torch.full((nv,), nv, dtype=plan.kept.dtype, device=winner.device)
+    merged.scatter_reduce_(0, plan.moving, torch.where(winner, plan.kept, nv), "amin")  # one winner per vertex
+    remap = torch.where(merged < nv, merged, torch.arange(nv, device=winner.device))
+    faces = remap[state.faces]
+    alive = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
+    collapses, live = _fetch(winner.sum(), alive.sum())
+    if collapses == 0:
         return 0
+    winners = torch.nonzero_static(winner, size=collapses).squeeze(1)
     kept, moving, points = plan.kept[winners], plan.moving[winners], plan.points[winners]
     if state.attributes.shape[1]:
         pk, pm = state.positions[kept], state.positions[moving]
@@ -398,11 +438,8 @@ def _apply(state: _State, plan: _Plan, excess: int) -> int:
     state.positions[kept] = points
     state.quadrics[kept] += state.quadrics[moving]
     state.boundary[kept] |= state.boundary[moving]
-    remap = torch.arange(len(state.positions), device=kept.device)
-    remap[moving] = kept
-    faces = remap[state.faces]
-    state.faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])]
-    return len(winners)
+    state.faces = faces[torch.nonzero_static(alive, size=live).squeeze(1)]
+    return collapses
 
 
 def _result(state: _State, target: int, vertices: Any, given: Any | None) -> SimplifyResult:
