@@ -143,8 +143,12 @@ def test_bad_input_gets_the_native_messages():
     for function in (cleanup.repair_non_manifold, cleanup_torch.repair_non_manifold):
         with pytest.raises(ValueError, match="first at row 3"):
             function(bad, f)
+        with pytest.raises(ValueError, match="first at row 3"):  # vertices are judged before faces
+            function(bad, f[:, :2])
         with pytest.raises(ValueError, match="index out of range"):
             function(v, f + 1)
+        with pytest.raises(TypeError, match="integer vertex indices"):
+            function(v, f.double())
     for function in (cleanup.remove_small_components, cleanup_torch.remove_small_components):
         with pytest.raises(ValueError, match="needs min_area"):
             function(v, f)

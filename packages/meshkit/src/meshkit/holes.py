@@ -95,7 +95,8 @@ def fill_holes_on_device(vertices: Any, faces: Any, max_hole_perimeter: float = 
 
 
 def _check_tensors(torch: Any, vertices: Any, faces: Any) -> None:
-    """The checks (and messages) of ``check_mesh``, made on the tensors' device."""
+    """The checks (and messages, in the same order) of ``check_mesh``, made on the tensors' device with one host
+    sync when they pass."""
     if vertices.ndim != 2 or vertices.shape[1] != 3:
         raise ValueError(f"vertices must have shape (N, 3), got {tuple(vertices.shape)}")
     if vertices.dtype.is_complex or vertices.dtype == torch.bool:
@@ -103,17 +104,29 @@ def _check_tensors(torch: Any, vertices: Any, faces: Any) -> None:
     if len(vertices) == 0:
         raise ValueError("vertices is empty")
     finite = vertices.isfinite().all(dim=1)
-    if not bool(finite.all()):
+    face_problem = _face_shape_problem(torch, faces)
+    if face_problem is None:
+        flat = faces.reshape(-1).long().to(finite.device)
+        all_finite, low, high = torch.stack([finite.all().long(), flat.min(), flat.max()]).tolist()
+    else:
+        all_finite, low, high = bool(finite.all()), 0, 0
+    if not all_finite:
         bad = int(torch.nonzero(~finite)[0])
         raise ValueError(f"vertices contains NaN or infinite values (first at row {bad})")
-    if faces.ndim != 2 or faces.shape[1] != 3:
-        raise ValueError(f"faces must have shape (F, 3) (triangles), got {tuple(faces.shape)}")
-    if faces.dtype.is_floating_point or faces.dtype.is_complex or faces.dtype == torch.bool:
-        raise TypeError(f"faces must hold integer vertex indices, got dtype {faces.dtype}")
-    if len(faces) == 0:
-        raise ValueError("faces is empty: the mesh has no triangles")
-    low, high = int(faces.min()), int(faces.max())
+    if face_problem is not None:
+        raise face_problem
     if low < 0 or high >= len(vertices):
         raise ValueError(
             f"faces index out of range: indices span [{low}, {high}] but there are {len(vertices)} vertices"
         )
+
+
+def _face_shape_problem(torch: Any, faces: Any) -> Exception | None:
+    """The error ``check_faces`` raises for the shape, dtype or emptiness of ``faces``, or None."""
+    if faces.ndim != 2 or faces.shape[1] != 3:
+        return ValueError(f"faces must have shape (F, 3) (triangles), got {tuple(faces.shape)}")
+    if faces.dtype.is_floating_point or faces.dtype.is_complex or faces.dtype == torch.bool:
+        return TypeError(f"faces must hold integer vertex indices, got dtype {faces.dtype}")
+    if len(faces) == 0:
+        return ValueError("faces is empty: the mesh has no triangles")
+    return None
