@@ -123,14 +123,14 @@ def find_inside_points(grid: Grid) -> tuple[torch.Tensor, torch.Tensor]:
     """Sorted keys and values of the grid points closer than the iso level, found coarse to fine: a block of 2^L
     points per axis is split while its centre lies within iso + its half diagonal of the input (as remesh.cpp)."""
     res, device = grid.res, grid.device
-    level = 0
-    while (res + 1 + (1 << level) - 1) >> level > COARSEST_BLOCKS:
-        level += 1
-    n = (res + 1 + (1 << level) - 1) >> level
+    top = 0
+    while (res + 1 + (1 << top) - 1) >> top > COARSEST_BLOCKS:
+        top += 1
+    n = (res + 1 + (1 << top) - 1) >> top
     axis = torch.arange(n, device=device)
     cells = torch.cartesian_prod(axis, axis, axis).reshape(-1, 3)
     children = torch.tensor(CORNERS, dtype=torch.int64, device=device)
-    for level in range(level, 0, -1):
+    for level in range(top, 0, -1):
         size = 1 << level
         reach = grid.iso + 0.8661 * (size - 1) * grid.voxel
         centres = (cells * size).to(torch.float64) + 0.5 * (size - 1)
