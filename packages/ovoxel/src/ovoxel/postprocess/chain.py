@@ -73,6 +73,7 @@ def to_glb(
     ('OPAQUE' as upstream, 'MASK' with cutoff 0.5, 'BLEND' with fully opaque faces split off to an OPAQUE copy of
     the material, or 'auto' judged on the voxels' alpha), `double_sided` (default: not `remesh`, as upstream),
     `progress` (tqdm stage bar, same as `use_tqdm`), `remesh_outer_only` (drop the hidden inner offset shell).
+    Mesh tensors on an accelerator keep the geometry stages there (same result) until the UV unwrap.
     Returns a `TexturedMesh`; `.export("x.glb", extension_webp=True)` writes it.
     """
     _check_options(decimation_target, texture_size, remesh_band, remesh_project, alpha_mode,
@@ -88,7 +89,8 @@ def to_glb(
         print(f"[to_glb] input: {len(inputs.vertices):,} vertices, {len(inputs.faces):,} faces, "
               f"{inputs.attr_volume.shape[0]:,} voxels, grid {inputs.grid_size.tolist()}", flush=True)
     try:
-        reference = timer.mesh_step("fill holes", geometry.fill_small_holes, (inputs.vertices, inputs.faces), extent)
+        start = geometry.device_mesh(vertices, faces, (inputs.vertices, inputs.faces))
+        reference = timer.mesh_step("fill holes", geometry.fill_small_holes, start, extent)
         if remesh:
             mesh = timer.mesh_step("remesh", geometry.remesh, reference, inputs.aabb, inputs.grid_size,
                                    float(remesh_band), float(remesh_project), remesh_outer_only)
@@ -98,11 +100,11 @@ def to_glb(
         mesh = timer.mesh_step("simplify", geometry.simplify, mesh, target)
         mesh = timer.mesh_step("cleanup", geometry.final_cleanup, mesh, extent, target)
         with timer.stage("uv unwrap") as info:
-            uv_mesh = texture.unwrap(*mesh, int(texture_size))
+            uv_mesh = texture.unwrap(*geometry.as_arrays(mesh), int(texture_size))
             info["faces"] = len(uv_mesh.faces)
         with timer.stage("bake"):
             sampler = make_sampler(inputs.coords, inputs.attr_volume, inputs.aabb[0], inputs.voxel_size, inputs.device)
-            baked = texture.bake(uv_mesh, reference, sampler, int(texture_size), inputs.device)
+            baked = texture.bake(uv_mesh, geometry.as_arrays(reference), sampler, int(texture_size), inputs.device)
         with timer.stage("material"):
             sided = (not remesh) if double_sided is None else bool(double_sided)
             mode = alpha.resolve_mode(alpha_mode, inputs.attr_volume[:, inputs.layout["alpha"]])
