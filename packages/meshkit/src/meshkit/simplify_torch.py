@@ -7,6 +7,8 @@ are how it is tested) and is deterministic there. Each round reads sizes back fr
 transfer for the edge counts, one for the candidates' neighbourhood sizes, one per few claim rounds and one for the
 collapse count): boolean-mask indexing, ``bincount`` and ``repeat_interleave`` without a size all wait for the
 device, so the rounds use fixed-size masked operations and ``nonzero_static`` with sizes fetched together instead.
+Rows of 16 bytes or a multiple (quadrics, attribute pairs, opposite-corner pairs) are gathered with ``index_select``
+or kept as separate columns: CUDA torch copies such rows under ``tensor[index]`` with one thread block per row.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ class _State:
 @dataclass
 class _Edges:
     """Undirected edges of the live faces, sorted by key ``u * V + v`` (u < v), with their face count, the opposite
-    corners of their first two faces (-1 where absent), the first half-edge (``3 * face + corner``) on each and
-    ``listed``, the edges with an end that is not locked."""
+    corners of their first two faces (a (2, E) tensor, -1 where absent), the first half-edge (``3 * face + corner``)
+    on each and ``listed``, the edges with an end that is not locked."""
 
     keys: Any
     u: Any
@@ -161,7 +163,7 @@ def _sum_by_index(values: Any, index: Any, size: int) -> Any:
     offset = 0
     for n in torch.bincount(within).tolist():  # each step adds at most one term to a row
         step = by_step[offset:offset + n]
-        out.index_add_(0, index[step], values[step])
+        out.index_add_(0, index[step], values.index_select(0, step))
         offset += n
     return out
 
@@ -182,7 +184,7 @@ def _edge_list(faces: Any, nv: int, locked: Any) -> _Edges:
     second = torch.where(count > 1, opposite[order[(first + 1).clamp_max(len(keys) - 1)]], -1)
     unique = keys[first]
     u, v = unique // nv, unique % nv
-    return _Edges(unique, u, v, count, torch.stack([opposite[order[first]], second], 1), order[first],
+    return _Edges(unique, u, v, count, torch.stack([opposite[order[first]], second]), order[first],
                   torch.nonzero_static(~(locked[u] & locked[v]), size=listed).squeeze(1))
 
 
@@ -257,7 +259,7 @@ def _placements(state: _State, u: Any, v: Any) -> tuple[Any, Any]:
         from .gpu.simplify_triton import edge_placements
 
         return edge_placements(state.quadrics, state.positions, state.locked, u, v)
-    q = state.quadrics[u] + state.quadrics[v]
+    q = state.quadrics.index_select(0, u) + state.quadrics.index_select(0, v)
     pu, pv = state.positions[u], state.positions[v]
     mid = (pu + pv) / 2
     best, ok = _minimisers(q)
@@ -369,8 +371,8 @@ def _plan(state: _State, edges: _Edges, chosen: Any, points: Any, min_normal_cos
     unsound = ~(la > 1e-12 * lb) | ((nb * na).sum(1) <= min_normal_cos * la * lb)
     legal &= _count_by(owner, stays & unsound, n) == 0
     # Duplicates: faces (u, a, b) and (v, a, b) would merge; a and b can only be the two opposite corners.
-    opposite = edges.opposite[chosen][owner]
-    spans = stays & (tri == opposite[:, :1]).any(1) & (tri == opposite[:, 1:]).any(1)
+    opposite = edges.opposite[:, chosen][:, owner]
+    spans = stays & (tri == opposite[0, :, None]).any(1) & (tri == opposite[1, :, None]).any(1)
     legal &= _count_by(owner, spans, n) < 2
     return _Plan(kept, moving, points, count, legal, owner, face)
 
@@ -434,9 +436,10 @@ def _apply(state: _State, plan: _Plan, excess: int) -> int:
         length_sq = ((pm - pk) ** 2).sum(1)
         t = torch.where(length_sq > 0, ((points - pk) * (pm - pk)).sum(1) / length_sq.clamp_min(1e-300), 0.5)
         t = t.clamp(0, 1)[:, None]
-        state.attributes[kept] = (1 - t) * state.attributes[kept] + t * state.attributes[moving]
+        ak, am = state.attributes.index_select(0, kept), state.attributes.index_select(0, moving)
+        state.attributes[kept] = (1 - t) * ak + t * am
     state.positions[kept] = points
-    state.quadrics[kept] += state.quadrics[moving]
+    state.quadrics.index_add_(0, kept, state.quadrics.index_select(0, moving))  # kept are distinct: a + b each
     state.boundary[kept] |= state.boundary[moving]
     state.faces = faces[torch.nonzero_static(alive, size=live).squeeze(1)]
     return collapses
@@ -461,8 +464,8 @@ def _result(state: _State, target: int, vertices: Any, given: Any | None) -> Sim
     dtype = vertices.dtype if vertices.is_floating_point() else torch.float64
     kept_attributes = None
     if given is not None:
-        kept_attributes = state.attributes[source].to(given.dtype if given.is_floating_point() else torch.float64)
-        kept_attributes = kept_attributes.reshape(-1, *given.shape[1:])
+        kind = given.dtype if given.is_floating_point() else torch.float64
+        kept_attributes = state.attributes.index_select(0, source).to(kind).reshape(-1, *given.shape[1:])
     return SimplifyResult(
         vertices=state.positions[source].to(dtype),
         faces=remap[state.faces],
