@@ -173,3 +173,15 @@ def test_assets_give_the_native_results(name):
         expected = getattr(cleanup, pass_name)(*mesh, **options)
         assert_same(getattr(cleanup_torch, pass_name)(*mesh, **options), expected, "cpu")
         mesh = expected
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_components_equal_the_native_union_find_on_random_graphs(seed):
+    from meshkit import _geometry
+
+    rng = np.random.default_rng(seed)
+    pairs = rng.integers(0, 3000, size=(2500, 2))  # many small components, some large, isolated nodes
+    labels, first = topology_torch.rank_roots(topology_torch.component_roots(3000, *torch.from_numpy(pairs).T))
+    expected = _geometry.connected_components(3000, pairs)
+    np.testing.assert_array_equal(labels.numpy(), expected)
+    np.testing.assert_array_equal(first.numpy(), np.unique(expected, return_index=True)[1])

@@ -4,7 +4,6 @@ so that they run on the GPU with few host syncs (the device-side cleanup passes 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -84,8 +83,7 @@ def rank_roots(roots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (torch.cumsum(is_root, 0) - 1)[roots], torch.nonzero(is_root).squeeze(1)
 
 
-def component_sums(roots: torch.Tensor, values: Any) -> torch.Tensor:
-    """Per-node array holding, at each root, the sum of ``values`` over that root's component (float64 sums in
-    node order on the CPU; atomic, so in any order, on the GPU)."""
-    values = torch.as_tensor(values, device=roots.device)
+def component_sums(roots: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Per-node array holding, at each root, the sum of ``values`` over that root's component (added in node order
+    on the CPU, as ``np.bincount`` adds; by atomics, so in any order, on the GPU)."""
     return torch.zeros(len(roots), dtype=values.dtype, device=roots.device).index_add_(0, roots, values)
