@@ -3,30 +3,44 @@
 Charts are edge-connected faces whose normals lie closest to the same one of six axis directions (so every normal is
 within ~55 degrees of its chart's direction); each chart is projected onto the plane of its area-weighted mean
 normal (falling back to its axis plane if that would flip a triangle), rotated to its principal axes and packed.
+The row arithmetic is written once for numpy and torch (``xp`` below is either module), so that ``uv_torch``, the
+device path, computes the same numbers; only sums, components and sorting differ between the two.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import _geometry
-from .mesh import face_areas, face_normals
+from .mesh import face_normals
 from .topology import edge_table
-from .validation import check_mesh
+from .validation import check_mesh, is_torch_tensor
 
 _AXES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.float64)
 
 
 class UVUnwrap(NamedTuple):
     """Result of :func:`unwrap_uv`: per-new-vertex ``uvs`` (V', 2) in [0, 1], re-indexed ``faces`` (F, 3), the input
-    vertex each new vertex copies (``vertex_map`` (V',)) and each face's chart id (``chart_of_face`` (F,))."""
+    vertex each new vertex copies (``vertex_map`` (V',)) and each face's chart id (``chart_of_face`` (F,)); numpy
+    arrays, or torch tensors on the input's device for input on an accelerator."""
 
-    uvs: np.ndarray
-    faces: np.ndarray
-    vertex_map: np.ndarray
-    chart_of_face: np.ndarray
+    uvs: Any
+    faces: Any
+    vertex_map: Any
+    chart_of_face: Any
+
+
+class ChartOps(NamedTuple):
+    """What the shared chart arithmetic needs from a backend: its array module, per-chart sums of per-face rows in
+    a fixed order, per-chart "any" of per-face flags, and the six axis directions (6, 3) on its device."""
+
+    xp: Any
+    chart_sum: Callable[[Any], Any]
+    chart_any: Callable[[Any], Any]
+    axes: Any
 
 
 def sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
@@ -37,20 +51,65 @@ def sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.bincount(index, weights=values[:, k], minlength=size) for k in range(values.shape[1])], 1)
 
 
+def pairwise_sums(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Rows of ``values`` (N, ...) summed per ``index`` into ``size`` rows by a fixed pairwise tree over each index's
+    rows in row order (neighbours added, then neighbouring pair sums, ...): the order ``uv_torch`` reproduces on
+    any device, so that per-chart sums agree bit for bit (principal axes of near-isotropic charts hinge on them)."""
+    order = np.argsort(index, kind="stable")
+    x, segment = values[order], index[order]
+    counts = np.bincount(index, minlength=size)
+    rank = np.arange(len(index)) - (np.cumsum(counts) - counts)[segment]
+    while len(x) > np.count_nonzero(counts):
+        keep = np.flatnonzero(rank % 2 == 0)
+        partner = np.minimum(keep + 1, len(x) - 1)
+        paired = (keep + 1 < len(x)) & (segment[partner] == segment[keep])
+        summed = x[keep]
+        summed[paired] = summed[paired] + x[partner[paired]]
+        x, segment, rank = summed, segment[keep], rank[keep] // 2
+    sums = np.zeros((size,) + values.shape[1:], values.dtype)
+    sums[segment] = x
+    return sums
+
+
+def cross_rows(xp: Any, a: Any, b: Any) -> Any:
+    """Row-wise cross product of (N, 3) arrays, in ``np.cross``'s arithmetic."""
+    return xp.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1], a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+                     a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], 1)
+
+
+def dot_rows(a: Any, b: Any) -> Any:
+    """Row-wise dot product over the last axis of length 3, added left to right."""
+    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
+
+
+def unit_rows(xp: Any, rows: Any) -> Any:
+    """(N, 3) rows divided by their length (``np.linalg.norm``'s arithmetic), zero rows kept at zero."""
+    length = xp.sqrt(dot_rows(rows, rows))
+    return rows / xp.where(length > 1e-300, length, 1e-300)[:, None]
+
+
+def axis_scores(xp: Any, normals: Any) -> Any:
+    """(N, 6) dot products of each normal with the six axis directions (exactly ``normals @ _AXES.T``)."""
+    return xp.stack([normals[:, 0], -normals[:, 0], normals[:, 1], -normals[:, 1], normals[:, 2], -normals[:, 2]], 1)
+
+
+def smoothing_links(xp: Any, faces: Any, pairs: Any) -> tuple[Any, Any]:
+    """(target, source) of the normal smoothing over face ids ``faces`` (0..F-1): each face's own normal first,
+    then its neighbours' in ``pairs`` order (the order in which ``np.add.at`` would accumulate them)."""
+    return (xp.concatenate([faces, pairs[:, 0], pairs[:, 1]]), xp.concatenate([faces, pairs[:, 1], pairs[:, 0]]))
+
+
 def chart_directions(normals: np.ndarray, pairs: np.ndarray, smoothing: int = 4) -> np.ndarray:
     """Axis index per face, chosen from normals averaged over edge neighbours (``smoothing`` rounds) so that surface
     noise does not shatter charts; a face keeps its own best axis when the smoothed one is not clearly in front."""
-    smoothed = normals.copy()
-    # Each face's own normal first, then its neighbours': the order in which np.add.at would accumulate them.
-    target = np.concatenate([np.arange(len(normals)), pairs[:, 0], pairs[:, 1]])
-    source = np.concatenate([np.arange(len(normals)), pairs[:, 1], pairs[:, 0]])
+    target, source = smoothing_links(np, np.arange(len(normals)), pairs)
+    smoothed = normals
     for _ in range(smoothing):
-        summed = sum_by(target, smoothed[source], len(normals))
-        smoothed = summed / np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-300)
-    direction = np.argmax(smoothed @ _AXES.T, axis=1)
-    own = np.argmax(normals @ _AXES.T, axis=1)
-    facing = np.einsum("ij,ij->i", normals, _AXES[direction])
-    return np.where(facing > 0.2, direction, own)
+        smoothed = unit_rows(np, sum_by(target, smoothed[source], len(normals)))
+    direction = np.argmax(axis_scores(np, smoothed), axis=1)
+    own_scores = axis_scores(np, normals)
+    facing = np.take_along_axis(own_scores, direction[:, None], 1)[:, 0]
+    return np.where(facing > 0.2, direction, np.argmax(own_scores, axis=1))
 
 
 def segment_charts(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,82 +124,99 @@ def segment_charts(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray,
     return chart, chart_axis
 
 
-def _plane_bases(normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two unit vectors spanning the plane orthogonal to each (unit) normal, right-handed with it."""
-    helper = np.where(np.abs(normals[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
-    first = np.cross(normals, helper)
-    first /= np.linalg.norm(first, axis=1, keepdims=True)
-    return first, np.cross(normals, first)
+def _plane_bases(xp: Any, normals: Any) -> tuple[Any, Any]:
+    """Two unit vectors spanning the plane orthogonal to each (unit) normal, right-handed with it: the first is
+    the normal crossed with x (with y where the normal is near x)."""
+    n0, n1, n2 = normals[:, 0], normals[:, 1], normals[:, 2]
+    near_x = xp.abs(n0) >= 0.9
+    first = xp.stack([xp.where(near_x, -n2, 0.0), xp.where(near_x, 0.0, n2), xp.where(near_x, n0, -n1)], 1)
+    first = first / xp.sqrt(dot_rows(first, first))[:, None]
+    return first, cross_rows(xp, normals, first)
+
+
+def chart_coordinates(ops: ChartOps, vertices: Any, faces: Any, chart: Any, chart_axis: Any) -> Any:
+    """Per-corner 2-D chart coordinates (F, 3, 2) in mesh units, each chart rotated to its principal axes."""
+    xp = ops.xp
+    corners = vertices[faces]  # (F, 3, 3)
+    weighted = cross_rows(xp, corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    mean = unit_rows(xp, ops.chart_sum(weighted))
+    # A mean normal that leaves some face facing away would flip it: use the chart's axis direction there.
+    bad = ops.chart_any(dot_rows(weighted, mean[chart]) <= 0)
+    mean = xp.where(bad[:, None], ops.axes[chart_axis], mean)
+    u_axis, v_axis = _plane_bases(xp, mean)
+    coords = xp.stack([dot_rows(corners, u_axis[chart][:, None]), dot_rows(corners, v_axis[chart][:, None])], -1)
+    return _align_principal_axes(ops, coords, chart, 0.5 * xp.sqrt(dot_rows(weighted, weighted)))
+
+
+def _align_principal_axes(ops: ChartOps, coords: Any, chart: Any, areas: Any) -> Any:
+    """Rotate each chart so its area-weighted principal axis lies along u (tighter bounding boxes for packing)."""
+    xp = ops.xp
+    centroid = (coords[:, 0] + coords[:, 1] + coords[:, 2]) / 3
+    sums = ops.chart_sum(xp.stack([areas, centroid[:, 0] * areas, centroid[:, 1] * areas], 1))
+    first = sums[:, 1:] / xp.where(sums[:, 0] > 1e-300, sums[:, 0], 1e-300)[:, None]
+    offset = centroid - first[chart]
+    second = ops.chart_sum(xp.stack([offset[:, 0] ** 2, offset[:, 0] * offset[:, 1], offset[:, 1] ** 2], 1)
+                           * areas[:, None])
+    cos, sin = half_angle(xp, 2 * second[:, 1], second[:, 0] - second[:, 2])
+    cos, sin = cos[chart, None], sin[chart, None]
+    return xp.stack([coords[..., 0] * cos + coords[..., 1] * sin, -coords[..., 0] * sin + coords[..., 1] * cos], -1)
+
+
+def half_angle(xp: Any, y: Any, x: Any) -> tuple[Any, Any]:
+    """(cos, sin) of half the angle ``atan2(y, x)`` from square roots and divisions only (correctly rounded in numpy
+    and torch on every device, unlike the trigonometric functions); (1, 0) where x = y = 0."""
+    scale = xp.maximum(xp.abs(x), xp.abs(y))
+    safe = xp.where(scale > 0, scale, 1.0)
+    up = y >= 0
+    y, x = xp.where(scale > 0, y / safe, 0.0), xp.where(scale > 0, x / safe, 1.0)
+    radius = xp.sqrt(x * x + y * y)
+    # The larger of |cos| and |sin| from the half-angle formula (>= 1/sqrt(2)), the other from sin(2a) / 2.
+    larger = xp.sqrt((1 + xp.abs(x / radius)) / 2)
+    other = y / radius / (2 * larger)
+    cos = xp.where(x >= 0, larger, xp.abs(other))
+    sin = xp.where(x >= 0, other, xp.where(up, larger, -larger))
+    return cos, sin
+
+
+def _numpy_ops(chart: np.ndarray, num_charts: int) -> ChartOps:
+    return ChartOps(np, lambda values: pairwise_sums(chart, values, num_charts),
+                    lambda flags: np.bincount(chart[flags], minlength=num_charts) > 0, _AXES)
 
 
 def project_charts(vertices: np.ndarray, faces: np.ndarray, chart: np.ndarray, chart_axis: np.ndarray) -> np.ndarray:
     """Per-corner 2-D chart coordinates (F, 3, 2) in mesh units, each chart rotated to its principal axes."""
-    num_charts = len(chart_axis)
-    weighted = face_normals(vertices, faces, normalize=False)
-    mean = sum_by(chart, weighted, num_charts)
-    mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-300)
-    # A mean normal that leaves some face facing away would flip it: use the chart's axis direction there.
-    bad = np.bincount(chart[np.einsum("ij,ij->i", weighted, mean[chart]) <= 0], minlength=num_charts) > 0
-    mean[bad] = _AXES[chart_axis[bad]]
-    u_axis, v_axis = _plane_bases(mean)
-    corners = vertices[faces]  # (F, 3, 3)
-    coords = np.stack([np.einsum("fkc,fc->fk", corners, u_axis[chart]),
-                       np.einsum("fkc,fc->fk", corners, v_axis[chart])], axis=-1)
-    return _align_principal_axes(coords, chart, num_charts, face_areas(vertices, faces))
-
-
-def _align_principal_axes(coords: np.ndarray, chart: np.ndarray, num_charts: int, areas: np.ndarray) -> np.ndarray:
-    """Rotate each chart so its area-weighted principal axis lies along u (tighter bounding boxes for packing)."""
-    centroid = coords.mean(axis=1)
-    weight = sum_by(chart, areas, num_charts)
-    first = sum_by(chart, centroid * areas[:, None], num_charts)
-    first /= np.maximum(weight, 1e-300)[:, None]
-    offset = centroid - first[chart]
-    second = sum_by(chart, np.stack([offset[:, 0] ** 2, offset[:, 0] * offset[:, 1], offset[:, 1] ** 2], 1)
-                    * areas[:, None], num_charts)
-    angle = 0.5 * np.arctan2(2 * second[:, 1], second[:, 0] - second[:, 2])
-    cos, sin = np.cos(angle)[chart, None], np.sin(angle)[chart, None]
-    return np.stack([coords[..., 0] * cos + coords[..., 1] * sin, -coords[..., 0] * sin + coords[..., 1] * cos], -1)
+    return chart_coordinates(_numpy_ops(chart, len(chart_axis)), vertices, faces, chart, chart_axis)
 
 
 def _shelf_pack(sizes: np.ndarray, gutter: int, texture_size: int) -> np.ndarray | None:
     """Integer texel offsets for boxes of ``sizes`` (N, 2) (width, height) on shelves, tallest first; None if they
-    do not fit in ``texture_size`` with ``gutter`` empty texels between boxes and around the border."""
+    do not fit in ``texture_size`` with ``gutter`` empty texels between boxes and around the border. Each shelf is
+    filled greedily in that order; its extent comes from one search in the running widths."""
     order = np.argsort(-sizes[:, 1], kind="stable")
+    advance = np.concatenate([[0], np.cumsum(sizes[order, 0] + gutter)])  # x advance after the first k boxes
     offsets = np.zeros_like(sizes)
-    x = y = gutter
-    shelf_height = 0
-    for index in order:
-        width, height = sizes[index]
-        if x + width + gutter > texture_size:
-            x, y = gutter, y + shelf_height + gutter
-            shelf_height = 0
-        if x + width + gutter > texture_size or y + height + gutter > texture_size:
+    y, start = gutter, 0
+    while start < len(order):
+        # Box k fits on the shelf starting at box `start` while gutter + advance[k + 1] - advance[start] <= size.
+        stop = int(np.searchsorted(advance, texture_size - gutter + advance[start], side="right")) - 1
+        height = int(sizes[order[start], 1])  # the shelf's tallest box
+        if stop == start or y + height + gutter > texture_size:
             return None
-        offsets[index] = (x, y)
-        x += width + gutter
-        shelf_height = max(shelf_height, height)
+        offsets[order[start:stop], 0] = gutter + advance[start:stop] - advance[start]
+        offsets[order[start:stop], 1] = y
+        y, start = y + height + gutter, stop
     return offsets
 
 
-def pack_charts(coords: np.ndarray, chart: np.ndarray, texture_size: int, gutter: int) -> np.ndarray:
-    """Scale all charts uniformly and place them without overlap in the unit square; returns per-corner UVs."""
-    num_charts = int(chart.max()) + 1
-    flat = coords.reshape(-1, 2)
-    corner_chart = np.repeat(chart, 3)
-    # Every chart has faces: reduce each chart's run of corners in chart order.
-    order = np.argsort(corner_chart, kind="stable")
-    starts = np.searchsorted(corner_chart[order], np.arange(num_charts))
-    low = np.minimum.reduceat(flat[order], starts, axis=0)
-    high = np.maximum.reduceat(flat[order], starts, axis=0)
-    extent = high - low
+def pack_layout(extent: np.ndarray, texture_size: int, gutter: int) -> tuple[float, np.ndarray]:
+    """(scale, texel offsets (C, 2)) placing charts of ``extent`` (C, 2) without overlap: the largest uniform
+    scale (bracketed from an area estimate, then bisected) at which their boxes shelf-pack."""
     usable = texture_size - 2 * gutter
     largest = max(extent.max(), 1e-300)
 
     def placement(scale: float) -> np.ndarray | None:
         return _shelf_pack(np.ceil(extent * scale).astype(np.int64) + 1, gutter, texture_size)
 
-    # Bracket the largest uniform scale that packs (starting from an area estimate), then bisect it.
     fits = 0.0
     fails = (usable - 1) / largest * (1 + 1e-9)
     guess = min(usable / np.sqrt(np.sum((extent[:, 0] + 1e-12) * (extent[:, 1] + 1e-12))), (usable - 1) / largest)
@@ -154,24 +230,53 @@ def pack_charts(coords: np.ndarray, chart: np.ndarray, texture_size: int, gutter
     for _ in range(8):
         middle = 0.5 * (fits + fails)
         fits, fails = (middle, fails) if placement(middle) is not None else (fits, middle)
-    scale, offsets = fits, placement(fits)
-    # Inside its box of n texels a chart spans [0.5, n - 0.5] texel units, so the box edges hold no chart area.
-    texel = (flat - low[corner_chart]) * scale + offsets[corner_chart] + 0.5
-    return (texel / texture_size).reshape(-1, 3, 2)
+    return float(fits), placement(fits)
 
 
-def unwrap_uv(vertices: Any, faces: Any, texture_size: int = 1024, gutter: int = 2) -> UVUnwrap:
-    """Cut the mesh into charts, flatten and pack them into [0, 1]^2 so that, at ``texture_size``, charts are at
-    least ``gutter`` texels apart; vertices on chart seams are split (``vertex_map`` points back to the input)."""
-    v, f = check_mesh(vertices, faces)
+def place_corners(flat: Any, low: Any, offsets: Any, corner_chart: Any, scale: float, texture_size: int) -> Any:
+    """UVs of chart coordinates ``flat`` (3F, 2): inside its box of n texels a chart spans [0.5, n - 0.5] texel
+    units, so the box edges hold no chart area."""
+    return ((flat - low[corner_chart]) * scale + offsets[corner_chart] + 0.5) / texture_size
+
+
+def pack_charts(coords: np.ndarray, chart: np.ndarray, texture_size: int, gutter: int) -> np.ndarray:
+    """Scale all charts uniformly and place them without overlap in the unit square; returns per-corner UVs."""
+    num_charts = int(chart.max()) + 1
+    flat = coords.reshape(-1, 2)
+    corner_chart = np.repeat(chart, 3)
+    # Every chart has faces: reduce each chart's run of corners in chart order.
+    order = np.argsort(corner_chart, kind="stable")
+    starts = np.searchsorted(corner_chart[order], np.arange(num_charts))
+    low = np.minimum.reduceat(flat[order], starts, axis=0)
+    high = np.maximum.reduceat(flat[order], starts, axis=0)
+    scale, offsets = pack_layout(high - low, texture_size, gutter)
+    return place_corners(flat, low, offsets, corner_chart, scale, texture_size).reshape(-1, 3, 2)
+
+
+def check_options(texture_size: Any, gutter: Any) -> tuple[int, int]:
+    """``texture_size`` (an int >= 8) and ``gutter`` (an int >= 0) checked, as ints."""
     if int(texture_size) != texture_size or texture_size < 8:
         raise ValueError(f"texture_size must be an int >= 8, got {texture_size!r}")
     if int(gutter) != gutter or gutter < 0:
         raise ValueError(f"gutter must be a non-negative int, got {gutter!r}")
+    return int(texture_size), int(gutter)
+
+
+def unwrap_uv(vertices: Any, faces: Any, texture_size: int = 1024, gutter: int = 2) -> UVUnwrap:
+    """Cut the mesh into charts, flatten and pack them into [0, 1]^2 so that, at ``texture_size``, charts are at
+    least ``gutter`` texels apart; vertices on chart seams are split (``vertex_map`` points back to the input).
+    Torch tensors on an accelerator are unwrapped there (``uv_torch``) and the result stays on that device; any
+    other input gives numpy arrays."""
+    if is_torch_tensor(vertices) and is_torch_tensor(faces) and vertices.device.type != "cpu":
+        from .uv_torch import unwrap_uv_torch
+
+        return unwrap_uv_torch(vertices, faces, texture_size, gutter)
+    v, f = check_mesh(vertices, faces)
+    texture_size, gutter = check_options(texture_size, gutter)
     chart, chart_axis = segment_charts(v, f)
-    corner_uv = pack_charts(project_charts(v, f, chart, chart_axis), chart, int(texture_size), int(gutter))
+    corner_uv = pack_charts(project_charts(v, f, chart, chart_axis), chart, texture_size, gutter)
     # One output vertex per (input vertex, chart) pair: seam vertices are duplicated, one copy per chart.
     keys = f.reshape(-1) * (int(chart.max()) + 1) + np.repeat(chart, 3)
-    unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     uvs = corner_uv.reshape(-1, 2)[first]
     return UVUnwrap(uvs=uvs, faces=inverse.reshape(-1, 3), vertex_map=f.reshape(-1)[first], chart_of_face=chart)
