@@ -83,7 +83,7 @@ def fill_holes_on_device(vertices: Any, faces: Any, max_hole_perimeter: float = 
 
     _check_tensors(torch, vertices, faces)
     limit = check_positive(max_hole_perimeter, "max_hole_perimeter", allow_infinite=True)
-    start, end = faces.reshape(-1).long(), faces[:, [1, 2, 0]].reshape(-1).long()
+    start, end = faces.reshape(-1).long(), faces.roll(-1, 1).reshape(-1).long()
     keys = torch.minimum(start, end) * len(vertices) + torch.maximum(start, end)
     _, inverse, counts = torch.unique(keys, return_inverse=True, return_counts=True)
     boundary = torch.nonzero(counts[inverse] == 1).squeeze(1)  # increasing, as the native search returns them

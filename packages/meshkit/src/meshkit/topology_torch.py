@@ -31,7 +31,7 @@ class EdgeRuns:
 
 def half_edge_ends(faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(start, end) vertex of every half-edge, indexed by ``3 * face + corner``."""
-    return faces.reshape(-1), faces[:, [1, 2, 0]].reshape(-1)
+    return faces.reshape(-1), faces.roll(-1, 1).reshape(-1)  # roll, not a list index: no host-to-device copy
 
 
 def edge_runs(faces: torch.Tensor, num_vertices: int) -> EdgeRuns:
