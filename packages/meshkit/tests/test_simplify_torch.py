@@ -182,6 +182,31 @@ def test_sum_by_index_adds_each_rows_terms_like_index_add():
     torch.testing.assert_close(port._sum_by_index(values, index, 45), expected, rtol=0, atol=1e-12)
 
 
+def test_simplify_hands_tensors_of_the_port_device_types_to_the_port(monkeypatch):
+    simplify_module = importlib.import_module("meshkit.simplify")
+    v, f = punched_sphere()
+    tensors = torch.from_numpy(v), torch.from_numpy(f)
+    native, ported = simplify(*tensors, 700), simplify_torch(*tensors, 700)
+    assert not np.array_equal(native.vertex_source, ported.vertex_source)  # the two paths can be told apart
+    assert simplify_module.DEVICE_TYPES == ("cuda",) and not simplify_module.runs_on_device(tensors[0])
+    monkeypatch.setattr(simplify_module, "DEVICE_TYPES", ("cpu",))  # CPU tensors stand in for CUDA ones
+    assert simplify_module.runs_on_device(tensors[0]) and not simplify_module.runs_on_device(v)
+    routed = simplify(*tensors, 700, attributes=v[:, :2])
+    direct = simplify_torch(*tensors, 700, attributes=v[:, :2])
+    for name in ("vertices", "faces", "attributes"):
+        assert torch.equal(getattr(routed, name), getattr(direct, name)), name
+    np.testing.assert_array_equal(routed.vertex_source, direct.vertex_source)
+    np.testing.assert_array_equal(simplify(v, f, 700).vertex_source, native.vertex_source)  # numpy: native code
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_simplify_runs_cuda_tensors_through_the_port_on_the_device():
+    v, f = (torch.from_numpy(a).cuda() for a in punched_sphere())
+    result, direct = simplify(v, f, 700), simplify_torch(v, f, 700)
+    assert result.vertices.is_cuda and result.faces.is_cuda
+    assert torch.equal(result.faces, direct.faces) and torch.equal(result.vertices, direct.vertices)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_tensors_are_simplified_on_the_device_like_cpu_tensors():
     v, f = punched_sphere()

@@ -1,5 +1,5 @@
-"""Quadric-error edge-collapse simplification to an exact face count (native CPU code; a vectorised torch port of the
-same rounds, for the GPU, is in ``simplify_torch``)."""
+"""Quadric-error edge-collapse simplification to an exact face count: native CPU code, and for CUDA tensors a
+vectorised torch port of the same rounds (``simplify_torch``) that runs on the device."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import numpy as np
 
 from . import _geometry
 from .topology import edge_table
-from .validation import check_mesh, check_positive, float_dtype_of, like, to_numpy
+from .validation import check_mesh, check_positive, float_dtype_of, is_torch_tensor, like, to_numpy
+
+DEVICE_TYPES = ("cuda",)  # torch device types whose vertex tensors are simplified there by simplify_torch
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,17 @@ def simplify(
     stay: boundary vertices when ``preserve_boundary`` is set and any vertex flagged in ``locked_vertices``. Open
     boundaries are otherwise held by planes of weight ``boundary_weight``. Per-vertex ``attributes`` (V, K) are
     interpolated along collapsed edges. Deterministic; warns (and fills ``stop_reason``) if legal collapses run
-    out before the target. Torch tensors (any device) run this native code and come back on their device;
-    ``simplify_torch.simplify_torch`` is the device-side port (not the default until it has been measured on a GPU).
+    out before the target. CUDA ``vertices`` go to ``simplify_torch.simplify_torch``, which runs the same rounds on
+    the device (same rules and face count; equal costs are ordered by an edge hash, so the collapses can differ) and
+    returns tensors there; numpy arrays and tensors on other devices run the native code (tensors come back on
+    their device).
     """
+    if runs_on_device(vertices):
+        from .simplify_torch import simplify_torch
+
+        return simplify_torch(vertices, faces, target_faces, preserve_boundary=preserve_boundary,
+                              attributes=attributes, locked_vertices=locked_vertices, min_normal_cos=min_normal_cos,
+                              boundary_weight=boundary_weight, round_fraction=round_fraction)
     v, f = check_mesh(vertices, faces)
     if isinstance(target_faces, bool) or not isinstance(target_faces, int | np.integer) or target_faces < 0:
         raise ValueError(f"target_faces must be a non-negative integer, got {target_faces!r}")
@@ -91,3 +101,8 @@ def simplify(
         vertex_source=source,
         stop_reason=reason,
     )
+
+
+def runs_on_device(vertices: Any) -> bool:
+    """Whether ``simplify`` hands these vertices to the torch port: a tensor on a device type in ``DEVICE_TYPES``."""
+    return is_torch_tensor(vertices) and vertices.device.type in DEVICE_TYPES

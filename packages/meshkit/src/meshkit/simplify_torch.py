@@ -1,4 +1,5 @@
-"""Quadric edge-collapse simplification as vectorised torch code, so that it runs on the GPU.
+"""Quadric edge-collapse simplification as vectorised torch code, so that it runs on the GPU (``meshkit.simplify``
+sends CUDA tensors here).
 
 Same algorithm and rules as the native ``meshkit.simplify``: rounds that cost every edge, take the cheapest as
 candidates and collapse together the legal ones whose face neighbourhoods do not overlap. The cheapest-first greedy
@@ -73,7 +74,8 @@ def simplify_torch(
     boundary_weight: float = 1e3,
     round_fraction: float = 0.1,
 ) -> SimplifyResult:
-    """``meshkit.simplify`` computed with torch on the tensors' device (numpy input runs on CPU tensors).
+    """``meshkit.simplify`` computed with torch on the tensors' device (numpy input runs on CPU tensors);
+    ``meshkit.simplify`` calls it for CUDA tensors.
 
     Same options, rules and stopping point (the target or one face below); equal-cost edges are ordered by an edge
     hash rather than the native order. Results are tensors on the vertices' device except ``vertex_source`` (numpy),
