@@ -1,0 +1,135 @@
+"""The torch unwrap (uv_torch) against the numpy path: same charts, faces and UVs bit for bit on CPU tensors, its
+fixed-order sums, the half-angle rotation, the one-search-per-shelf packing, errors; CUDA when available."""
+
+import numpy as np
+import pytest
+from meshkit import uv
+from meshkit.uv import unwrap_uv
+
+torch = pytest.importorskip("torch")
+uv_torch = pytest.importorskip("meshkit.uv_torch")
+
+
+def noisy_icosphere(subdivisions: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    trimesh = pytest.importorskip("trimesh")
+    sphere = trimesh.creation.icosphere(subdivisions)
+    noise = 1 + 0.01 * np.random.default_rng(seed).standard_normal((len(sphere.vertices), 1))
+    return np.asarray(sphere.vertices) * noise, np.asarray(sphere.faces)
+
+
+def awkward_grid() -> tuple[np.ndarray, np.ndarray]:
+    """A folded 6 x 6 vertex grid (boundary, two axis directions) plus a non-manifold fin, a face repeating a
+    vertex and a separate, exactly symmetric square (isotropic chart moments)."""
+    i, j = np.meshgrid(np.arange(6.0), np.arange(6.0), indexing="ij")
+    vertices = np.stack([i, j, np.maximum(i - 2.5, 0.0) * 1.3], -1).reshape(-1, 3)
+    a = (np.arange(5)[:, None] * 6 + np.arange(5)).reshape(-1)
+    faces = np.concatenate([np.stack([a, a + 6, a + 7], 1), np.stack([a, a + 7, a + 1], 1)])
+    fin = len(vertices)
+    square = fin + 1
+    vertices = np.concatenate([vertices, [[0.5, 0.5, 2.0]], [[10, 10, 0], [11, 10, 0], [11, 11, 0], [10, 11, 0]]])
+    extra = [[0, 7, fin], [8, 8, 9], [square, square + 1, square + 2], [square, square + 2, square + 3]]
+    return vertices, np.concatenate([faces, extra])
+
+
+def assert_same_unwrap(vertices: np.ndarray, faces: np.ndarray, texture_size: int, device: str = "cpu") -> None:
+    expected = unwrap_uv(vertices, faces, texture_size=texture_size)
+    result = uv_torch.unwrap_uv_torch(torch.from_numpy(vertices).to(device), torch.from_numpy(faces).to(device),
+                                      texture_size=texture_size)
+    assert all(x.device.type == device for x in result)
+    got = [x.cpu().numpy() for x in result]
+    for name, want, have in zip(uv.UVUnwrap._fields, expected, got, strict=True):
+        np.testing.assert_array_equal(have, want, err_msg=name)
+
+
+@pytest.mark.parametrize("subdivisions", [1, 3, 4])
+def test_torch_unwrap_equals_numpy_on_noisy_spheres(subdivisions):
+    assert_same_unwrap(*noisy_icosphere(subdivisions), texture_size=256)
+
+
+def test_torch_unwrap_equals_numpy_on_boundary_non_manifold_and_degenerate_faces():
+    vertices, faces = awkward_grid()
+    assert_same_unwrap(vertices, faces, texture_size=64)
+    assert_same_unwrap(vertices.astype(np.float32).astype(np.float64), faces.astype(np.int32), texture_size=512)
+
+
+def test_segment_sums_follow_the_pairwise_tree_and_leave_empty_rows_zero():
+    rng = np.random.default_rng(3)
+    index = rng.integers(0, 40, 3000)
+    index[index == 7] = 8  # row 7 stays empty
+    values = rng.normal(size=(3000, 2)) * 10.0 ** rng.integers(-8, 8, size=(3000, 1))  # order-sensitive
+    expected = uv.pairwise_sums(index, values, 41)
+    sums = uv_torch.SegmentSums(torch.from_numpy(index), 41)(torch.from_numpy(values)).numpy()
+    np.testing.assert_array_equal(sums, expected)
+    assert (sums[[7, 40]] == 0).all()
+    np.testing.assert_allclose(expected, uv.sum_by(index, values, 41), rtol=1e-12, atol=1e-12 * np.abs(values).max())
+    # The tree by hand for one index with five rows: ((v0 + v1) + (v2 + v3)) + v4.
+    five = np.array([1.0, 1e-16, 1e-16, 1e-16, -1.0])
+    assert uv.pairwise_sums(np.zeros(5, int), five, 1)[0] == ((five[0] + five[1]) + (five[2] + five[3])) + five[4]
+
+
+def test_half_angle_matches_trigonometry():
+    rng = np.random.default_rng(4)
+    y, x = rng.normal(size=(2, 5000)) * 10.0 ** rng.integers(-30, 30, size=(2, 5000))
+    y[:3], x[:3] = 0.0, [0.0, 1.0, -1.0]
+    cos, sin = uv.half_angle(np, y, x)
+    angle = 0.5 * np.arctan2(y, x)
+    np.testing.assert_allclose(cos, np.cos(angle), atol=4e-16)
+    np.testing.assert_allclose(sin, np.sin(angle), atol=4e-16)
+    torch_cos, torch_sin = uv.half_angle(uv_torch._XP, torch.from_numpy(y), torch.from_numpy(x))
+    np.testing.assert_array_equal(torch_cos.numpy(), cos)
+    np.testing.assert_array_equal(torch_sin.numpy(), sin)
+
+
+def greedy_shelves(sizes: np.ndarray, gutter: int, texture_size: int) -> np.ndarray | None:
+    """The shelf packer box by box (the reference for the one-search-per-shelf version)."""
+    offsets = np.zeros_like(sizes)
+    x = y = gutter
+    shelf_height = 0
+    for index in np.argsort(-sizes[:, 1], kind="stable"):
+        width, height = sizes[index]
+        if x + width + gutter > texture_size:
+            x, y, shelf_height = gutter, y + shelf_height + gutter, 0
+        if x + width + gutter > texture_size or y + height + gutter > texture_size:
+            return None
+        offsets[index] = (x, y)
+        x += width + gutter
+        shelf_height = max(shelf_height, height)
+    return offsets
+
+
+def test_shelf_pack_places_boxes_as_the_greedy_loop():
+    rng = np.random.default_rng(5)
+    placed = 0
+    for _ in range(300):
+        sizes = rng.integers(1, 60, size=(int(rng.integers(1, 200)), 2))
+        gutter, size = int(rng.integers(0, 4)), int(rng.integers(16, 400))
+        expected, offsets = greedy_shelves(sizes, gutter, size), uv._shelf_pack(sizes, gutter, size)
+        assert (expected is None) == (offsets is None)
+        if expected is not None:
+            np.testing.assert_array_equal(offsets, expected)
+            placed += 1
+    assert 30 < placed < 270  # both outcomes exercised
+
+
+def test_torch_unwrap_errors():
+    vertices, faces = noisy_icosphere(1)
+    v, f = torch.from_numpy(vertices), torch.from_numpy(faces)
+    with pytest.raises(ValueError, match="texture_size"):
+        uv_torch.unwrap_uv_torch(v, f, texture_size=4)
+    with pytest.raises(ValueError, match="gutter"):
+        uv_torch.unwrap_uv_torch(v, f, gutter=-1)
+    with pytest.raises(ValueError, match="index out of range"):
+        uv_torch.unwrap_uv_torch(v, f + 1000)
+    with pytest.raises(ValueError, match="NaN"):
+        uv_torch.unwrap_uv_torch(v * torch.nan, f)
+    # CPU tensors keep the numpy path (numpy results).
+    assert isinstance(unwrap_uv(v, f, texture_size=64).uvs, np.ndarray)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_unwrap_stays_on_the_device_and_equals_numpy():
+    vertices, faces = noisy_icosphere(5)
+    assert_same_unwrap(vertices, faces, texture_size=1024, device="cuda")
+    result = unwrap_uv(torch.from_numpy(vertices).cuda(), torch.from_numpy(faces).cuda(), texture_size=1024)
+    assert result.uvs.device.type == "cuda" and result.faces.dtype == torch.int64
+    assert_same_unwrap(*awkward_grid(), texture_size=64, device="cuda")
