@@ -106,6 +106,20 @@ def test_same_output_for_any_thread_count(mesh, weights):
             np.testing.assert_array_equal(a, b)
 
 
+def test_same_output_with_wide_voxel_keys():
+    """Grids up to 1024 cells a side key voxels in 32 bits, larger ones in 64: the same mesh and voxel size in a box
+    stretched to 1100 cells along x (nothing there) must give the same voxels in the same order."""
+    mesh = _open_unwelded_torus()
+    weights = {"boundary_weight": 0.2, "regularization_weight": 0.01}
+    narrow = ovoxel.mesh_to_flexible_dual_grid(mesh.vertices, mesh.faces, voxel_size=1 / 64, aabb=AABB, **weights)
+    wide_box = [[-0.5] * 3, [-0.5 + 1100 / 64, 0.5, 0.5]]
+    wide = ovoxel.mesh_to_flexible_dual_grid(mesh.vertices, mesh.faces, voxel_size=1 / 64, aabb=wide_box, num_threads=1,
+                                             **weights)
+    assert len(narrow[0]) > 500 and narrow[0][:, 0].max() < 64
+    for a, b in zip(narrow, wide, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_omp_num_threads_subprocess_matches():
     code = (
         "import numpy as np, trimesh, ovoxel;"

@@ -2,7 +2,8 @@
 // The input (triangles, boundary edges) is cut into contiguous chunks scanned in parallel; each chunk files its
 // events by destination shard, a hash-partition of the voxels. Each shard then applies its events chunk after chunk,
 // i.e. in input order, so every voxel sums its terms in the order of a serial pass (upstream's), whatever the
-// number of threads. Output voxels are in first-touch order, as upstream's.
+// number of threads. Output voxels are in first-touch order, as upstream's. On one thread the events are applied
+// as the scans find them (same order, none of the per-shard lists, touch positions or row merge).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -34,11 +35,12 @@ struct Vec3f {
 };
 
 // Shard owning a voxel: multiply-shift on a hash independent of VoxelIndex's slot hash.
-uint32_t shard_of(Key key, uint32_t shards) {
+uint32_t shard_of(uint64_t key, uint32_t shards) {
     return uint32_t((((key * 0xC2B2AE3D27D4EB4Full) >> 32) * shards) >> 32);
 }
 
 // A crossed grid edge: key of the voxel at its minimal side, the crossing point, triangle * 3 + edge axis.
+template <typename Key>
 struct Crossing {
     Key key;
     float point[3];
@@ -46,8 +48,10 @@ struct Crossing {
 };
 
 // Key of voxel s (s = 2 dx + dy) among the four around a grid edge along `axis`, in upstream's order.
+template <typename Key>
 Key around(Key base, int axis, int s) {
-    return base + (Key(s >> 1) << kKeyShift[(axis + 1) % 3]) + (Key(s & 1) << kKeyShift[(axis + 2) % 3]);
+    constexpr const int* shift = KeyBits<Key>::kShift;
+    return base + (Key(s >> 1) << shift[(axis + 1) % 3]) + (Key(s & 1) << shift[(axis + 2) % 3]);
 }
 
 // A face or boundary term for a voxel of a known shard: the voxel's slot there and the term's source index.
@@ -57,10 +61,10 @@ struct Term {
 };
 
 // Events of one input chunk, one list per destination shard, each in input order.
-template <typename Event>
+template <typename Key, typename Event>
 struct Chunk {
     std::vector<std::vector<Event>> to_shard;
-    std::vector<Crossing> crossings;  // crossing chunks only
+    std::vector<Crossing<Key>> crossings;  // crossing chunks only
 };
 
 // Accumulated state of one voxel, one cache line: QEF, sum and count of crossing points, crossed-edge flags.
@@ -69,45 +73,97 @@ struct alignas(64) VoxelSums {
     float sum[3]{};
     float count = 0.0f;
     uint8_t flags[3]{};
+
+    // One crossing of the grid edge along `axis` at `point` by a triangle of quadric q, seen from the voxel s
+    // (s = 0: the voxel that owns the edge's flag).
+    void add_crossing(const float point[3], int axis, int s, const Quadric& tri_q) {
+        for (int k = 0; k < 3; ++k) sum[k] += point[k];
+        count += 1.0f;
+        if (s == 0) flags[axis] = 1;
+        add_scaled(q, tri_q, 1.0f);
+    }
 };
 
 // Voxels of one shard, in the order the shard first touched them.
+template <typename Key>
 struct Shard {
-    VoxelIndex index;
+    VoxelIndex<Key> index;
     std::vector<Key> keys;
-    std::vector<uint64_t> first_touch;  // global event position (4 * crossing + s) of the first touch
+    std::vector<uint64_t> first_touch;  // global event position (4 * crossing + s) of the first touch (threads > 1)
     std::vector<VoxelSums> sums;
-    std::vector<uint32_t> row;  // output row
+    std::vector<uint32_t> row;  // output row (threads > 1; on one thread the row is the local index)
 
     // Room for about n voxels without regrowing (the per-voxel arrays are large: growth would copy them).
-    void reserve(size_t n) {
+    void reserve(size_t n, bool ordered) {
         index.reserve(n);
         keys.reserve(n);
-        first_touch.reserve(n);
+        if (ordered) first_touch.reserve(n);
         sums.reserve(n);
     }
 
-    VoxelSums& touch(Key key, uint64_t position) {
+    // The sums of voxel `key`, created on first touch; `position` is recorded when `ordered`.
+    VoxelSums& touch(Key key, uint64_t position, bool ordered) {
         const auto [local, fresh] = index.insert(key, uint32_t(keys.size()));
         if (fresh) {
             keys.push_back(key);
-            first_touch.push_back(position);
+            if (ordered) first_touch.push_back(position);
             sums.emplace_back();
         }
         return sums[local];
     }
 };
 
+// Items held kPrefetchAhead steps between their discovery (when the caller prefetches what they will read) and
+// their use; items are used in discovery order.
+template <typename Item>
+class PrefetchRing {
+  public:
+    template <typename Use>
+    void push(const Item& item, Use&& use) {
+        if (found_ - used_ == kPrefetchAhead) use(ring_[used_++ % kPrefetchAhead]);
+        ring_[found_++ % kPrefetchAhead] = item;
+    }
+    template <typename Use>
+    void drain(Use&& use) {
+        while (used_ < found_) use(ring_[used_++ % kPrefetchAhead]);
+    }
+
+  private:
+    std::array<Item, kPrefetchAhead> ring_{};
+    size_t used_ = 0, found_ = 0;
+};
+
+// Expected number of grid-edge crossings: each triangle's area projected along each axis over that axis's cell face.
+size_t expected_crossings(const std::vector<Triangle>& tris, const float voxel[3]) {
+    double total = 0.0;
+    for (const Triangle& t : tris) {
+        double e0[3], e1[3];
+        for (int k = 0; k < 3; ++k) {
+            e0[k] = double(t.p[1][k]) - t.p[0][k];
+            e1[k] = double(t.p[2][k]) - t.p[0][k];
+        }
+        for (int k = 0; k < 3; ++k) {
+            const int u = (k + 1) % 3, v = (k + 2) % 3;
+            total += 0.5 * std::abs(e0[u] * e1[v] - e0[v] * e1[u]) / (double(voxel[u]) * voxel[v]);
+        }
+    }
+    return size_t(total);
+}
+
+template <typename Key>
 class DualGridBuilder {
+    using ShardT = Shard<Key>;
+
   public:
     DualGridBuilder(const Grid& g, int threads) : g_(g), threads_(threads), shards_(threads) {}
 
     void add_crossings(const std::vector<Triangle>& tris) {
-        std::vector<Chunk<uint32_t>> chunks(threads_);
+        if (threads_ == 1) return add_crossings_serial(tris);
+        std::vector<Chunk<Key, uint32_t>> chunks(threads_);
         bool overflow = false;
 #pragma omp parallel for schedule(static, 1) num_threads(threads_) reduction(|| : overflow)
         for (int c = 0; c < threads_; ++c) {
-            Chunk<uint32_t>& chunk = chunks[c];
+            Chunk<Key, uint32_t>& chunk = chunks[c];
             chunk.to_shard.resize(threads_);
             const auto [lo, hi] = span(c, tris.size());
             for (size_t i = lo; i < hi && !overflow; ++i)
@@ -118,7 +174,7 @@ class DualGridBuilder {
                             overflow = true;
                             return;
                         }
-                        const Key key = pack(coord[0], coord[1], coord[2]);
+                        const Key key = pack<Key>(coord[0], coord[1], coord[2]);
                         chunk.crossings.push_back({key, {point[0], point[1], point[2]}, uint32_t(3 * i + ax)});
                         for (int s = 0; s < 4; ++s)
                             chunk.to_shard[shard_of(around(key, ax, s), threads_)].push_back(index << 2 | s);
@@ -127,29 +183,26 @@ class DualGridBuilder {
         if (overflow) throw std::length_error("too many grid-edge crossings for one thread's share of the mesh");
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
         for (int t = 0; t < threads_; ++t) {
-            Shard& sh = shards_[t];
+            ShardT& sh = shards_[t];
             size_t events = 0;
             for (const auto& chunk : chunks) events += chunk.to_shard[t].size();
-            sh.reserve(events / 4 + 16);  // a voxel of a closed surface gets about 4 crossing events
+            sh.reserve(events / 4 + 16, true);  // a voxel of a closed surface gets about 4 crossing events
             uint64_t base = 0;
             for (const auto& chunk : chunks) {
                 const std::vector<uint32_t>& events_here = chunk.to_shard[t];
                 for (size_t n = 0; n < events_here.size(); ++n) {
                     if (n + kPrefetchAhead < events_here.size()) {  // the voxel slot of a later event
                         const uint32_t ahead = events_here[n + kPrefetchAhead];
-                        const Crossing& y = chunk.crossings[ahead >> 2];
+                        const Crossing<Key>& y = chunk.crossings[ahead >> 2];
                         sh.index.prefetch(around(y.key, int(y.tri_axis % 3), int(ahead & 3)));
                     }
                     const uint32_t e = events_here[n];
                     const uint32_t index = e >> 2;
                     const int s = int(e & 3);
-                    const Crossing& x = chunk.crossings[index];
+                    const Crossing<Key>& x = chunk.crossings[index];
                     const int axis = int(x.tri_axis % 3);
-                    VoxelSums& acc = sh.touch(around(x.key, axis, s), (base + index) * 4 + s);
-                    for (int k = 0; k < 3; ++k) acc.sum[k] += x.point[k];
-                    acc.count += 1.0f;
-                    if (s == 0) acc.flags[axis] = 1;
-                    add_scaled(acc.q, tris[x.tri_axis / 3].q, 1.0f);
+                    sh.touch(around(x.key, axis, s), (base + index) * 4 + s, true)
+                        .add_crossing(x.point, axis, s, tris[x.tri_axis / 3].q);
                 }
                 base += chunk.crossings.size();
             }
@@ -158,11 +211,18 @@ class DualGridBuilder {
     }
 
     void add_faces(const std::vector<Triangle>& tris) {
-        std::vector<Chunk<Term>> chunks(threads_);
+        std::vector<Chunk<Key, Term>> chunks(threads_);
 #pragma omp parallel for schedule(static, 1) num_threads(threads_)
         for (int c = 0; c < threads_; ++c) {
             chunks[c].to_shard.resize(threads_);
-            DelayedFiler filer{*this, chunks[c]};
+            // One thread adds each face term at once (same order as filing it and applying the list); more file it.
+            auto use = [&](const std::pair<Key, uint32_t>& term) {
+                if (threads_ > 1) return file_term(term.first, term.second, chunks[c]);
+                ShardT& sh = shards_[0];
+                const uint32_t local = sh.index.find(term.first);
+                if (local != kMissing) add_scaled(sh.sums[local].q, tris[term.second].q, 1.0f);
+            };
+            PrefetchRing<std::pair<Key, uint32_t>> ring;
             const auto [first, last] = span(c, tris.size());
             for (size_t i = first; i < last; ++i) {
                 const Triangle& t = tris[i];
@@ -178,17 +238,20 @@ class DualGridBuilder {
                     for (int y = lo[1]; y < hi[1]; ++y)
                         for (int x = lo[0]; x < hi[0]; ++x) {
                             const float p[3] = {g_.voxel[0] * x, g_.voxel[1] * y, g_.voxel[2] * z};
-                            if (test(p)) filer.add(pack(x, y, z), uint32_t(i));
+                            if (!test(p)) continue;
+                            const Key key = pack<Key>(x, y, z);
+                            shards_[shard_of(key, uint32_t(threads_))].index.prefetch(key);
+                            ring.push({key, uint32_t(i)}, use);
                         }
             }
-            filer.finish();
+            ring.drain(use);
         }
         apply_terms(chunks, [&](uint32_t i) -> const Quadric& { return tris[i].q; }, 1.0f);
     }
 
     void add_boundary(const std::vector<std::array<Vec3f, 2>>& edges, float weight) {
         std::vector<Quadric> lines(edges.size());
-        std::vector<Chunk<Term>> chunks(threads_);
+        std::vector<Chunk<Key, Term>> chunks(threads_);
 #pragma omp parallel for schedule(static, 1) num_threads(threads_)
         for (int c = 0; c < threads_; ++c) {
             chunks[c].to_shard.resize(threads_);
@@ -201,7 +264,7 @@ class DualGridBuilder {
 
     py::tuple solve(float regularization) const {
         size_t n = 0;
-        for (const Shard& sh : shards_) n += sh.keys.size();
+        for (const ShardT& sh : shards_) n += sh.keys.size();
         py::array_t<int32_t> coords({py::ssize_t(n), py::ssize_t(3)});
         py::array_t<float> duals({py::ssize_t(n), py::ssize_t(3)});
         py::array_t<bool> flags({py::ssize_t(n), py::ssize_t(3)});
@@ -212,12 +275,12 @@ class DualGridBuilder {
             py::gil_scoped_release release;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
             for (int t = 0; t < threads_; ++t) {
-                const Shard& sh = shards_[t];
+                const ShardT& sh = shards_[t];
                 for (size_t l = 0; l < sh.keys.size(); ++l) {
-                    const size_t r = sh.row[l];
+                    const size_t r = threads_ == 1 ? l : sh.row[l];
                     solve_voxel(sh, l, regularization, d + 3 * r);
                     for (int k = 0; k < 3; ++k) {
-                        c[3 * r + k] = unpack(sh.keys[l], k);
+                        c[3 * r + k] = unpack<Key>(sh.keys[l], k);
                         f[3 * r + k] = sh.sums[l].flags[k] != 0;
                     }
                 }
@@ -236,7 +299,7 @@ class DualGridBuilder {
     void assign_rows() {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
         for (int t = 0; t < threads_; ++t) {
-            Shard& sh = shards_[t];
+            ShardT& sh = shards_[t];
             sh.row.resize(sh.keys.size());
             std::vector<size_t> before(threads_, 0);
             for (size_t l = 0; l < sh.keys.size(); ++l) {
@@ -253,39 +316,42 @@ class DualGridBuilder {
     }
 
     // File a term for the voxel `key` if that voxel exists.
-    void file_term(Key key, uint32_t source, Chunk<Term>& chunk) const {
+    void file_term(Key key, uint32_t source, Chunk<Key, Term>& chunk) const {
         const uint32_t t = shard_of(key, threads_);
         const uint32_t local = shards_[t].index.find(key);
         if (local != kMissing) chunk.to_shard[t].push_back({local, source});
     }
 
-    // Files terms kPrefetchAhead behind their discovery, prefetching each voxel's hash slot in between; the filing
-    // order is unchanged.
-    struct DelayedFiler {
-        const DualGridBuilder& builder;
-        Chunk<Term>& chunk;
-        std::array<std::pair<Key, uint32_t>, kPrefetchAhead> ring{};
-        size_t filed = 0, found = 0;
-
-        void add(Key key, uint32_t source) {
-            if (found - filed == kPrefetchAhead) file_oldest();
-            builder.shards_[shard_of(key, uint32_t(builder.threads_))].index.prefetch(key);
-            ring[found++ % kPrefetchAhead] = {key, source};
-        }
-        void finish() {
-            while (filed < found) file_oldest();
-        }
-
-      private:
-        void file_oldest() {
-            const auto& [key, source] = ring[filed++ % kPrefetchAhead];
-            builder.file_term(key, source, chunk);
-        }
-    };
+    // One thread: every crossing event goes straight to the voxel (its hash slot prefetched kPrefetchAhead events
+    // ahead), in the order the parallel path applies them.
+    void add_crossings_serial(const std::vector<Triangle>& tris) {
+        ShardT& sh = shards_[0];
+        const size_t expected = expected_crossings(tris, g_.voxel);  // about one voxel per crossing
+        sh.reserve(expected + expected / 16 + 64, false);
+        struct Event {
+            Key voxel;
+            float point[3];
+            uint32_t tri;
+            int axis, s;
+        };
+        auto use = [&](const Event& e) { sh.touch(e.voxel, 0, false).add_crossing(e.point, e.axis, e.s, tris[e.tri].q); };
+        PrefetchRing<Event> ring;
+        for (size_t i = 0; i < tris.size(); ++i)
+            for (int ax = 0; ax < 3; ++ax)
+                scan_axis(tris[i], ax, g_, [&](const int coord[3], const float point[3]) {
+                    const Key key = pack<Key>(coord[0], coord[1], coord[2]);
+                    for (int s = 0; s < 4; ++s) {
+                        const Key voxel = around(key, ax, s);
+                        sh.index.prefetch(voxel);
+                        ring.push({voxel, {point[0], point[1], point[2]}, uint32_t(i), ax, s}, use);
+                    }
+                });
+        ring.drain(use);
+    }
 
     // Each shard adds weight * quadric(source) of its terms, chunk after chunk (input order).
     template <typename QuadricOf>
-    void apply_terms(const std::vector<Chunk<Term>>& chunks, QuadricOf&& quadric_of, float weight) {
+    void apply_terms(const std::vector<Chunk<Key, Term>>& chunks, QuadricOf&& quadric_of, float weight) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
         for (int t = 0; t < threads_; ++t)
             for (const auto& chunk : chunks)
@@ -294,7 +360,7 @@ class DualGridBuilder {
     }
 
     // 3D DDA along a boundary edge; each existing voxel it passes gets the edge's line quadric.
-    void walk_edge(const float* a, const float* b, uint32_t id, Quadric& line, Chunk<Term>& chunk) const {
+    void walk_edge(const float* a, const float* b, uint32_t id, Quadric& line, Chunk<Key, Term>& chunk) const {
         double dir[3], len;
         float full[4][4];
         if (!qef::line_quadric(a, b, dir, len, full)) return;
@@ -313,7 +379,7 @@ class DualGridBuilder {
             }
         }
         while (true) {
-            if (inside_grid(cur)) file_term(pack(cur[0], cur[1], cur[2]), id, chunk);
+            if (inside_grid(cur)) file_term(pack<Key>(cur[0], cur[1], cur[2]), id, chunk);
             int ax = tmax[0] < tmax[1] ? (tmax[0] < tmax[2] ? 0 : 2) : (tmax[1] < tmax[2] ? 1 : 2);
             if (tmax[ax] > len) break;
             cur[ax] += step[ax];
@@ -327,18 +393,19 @@ class DualGridBuilder {
         return true;
     }
 
-    void solve_voxel(const Shard& sh, size_t i, float regularization, float* out) const;
+    void solve_voxel(const ShardT& sh, size_t i, float regularization, float* out) const;
 
     Grid g_;
     int threads_;
-    std::vector<Shard> shards_;
+    std::vector<ShardT> shards_;
 };
 
 // Dual vertex of voxel i of a shard: the regularized QEF minimizer if it lies in the closed voxel box, else the
 // best of the constrained minimizers on the box faces, edges and corners (upstream's candidate order; ties keep the
 // first).
 // All arithmetic is float32 in upstream's operation order (see qef_math.h).
-void DualGridBuilder::solve_voxel(const Shard& sh, size_t i, float regularization, float* out) const {
+template <typename Key>
+void DualGridBuilder<Key>::solve_voxel(const ShardT& sh, size_t i, float regularization, float* out) const {
     const VoxelSums& acc = sh.sums[i];
     Quadric qf = acc.q;
     if (regularization > 0.0f) {
@@ -357,7 +424,7 @@ void DualGridBuilder::solve_voxel(const Shard& sh, size_t i, float regularizatio
         for (int c = 0; c < 4; ++c) Q[r][c] = qf[kSym[r][c]];
     float lo[3], hi[3];
     for (int k = 0; k < 3; ++k) {
-        const int coord = unpack(sh.keys[i], k);
+        const int coord = unpack<Key>(sh.keys[i], k);
         lo[k] = coord * g_.voxel[k];
         hi[k] = (coord + 1) * g_.voxel[k];
     }
@@ -453,12 +520,33 @@ std::vector<std::array<Vec3f, 2>> boundary_edges(const float* verts, const int32
     return out;
 }
 
+// The three passes and the solve with voxel keys of type Key.
+template <typename Key>
+py::tuple build_dual_grid(const Grid& g, int threads, const float* v, const int32_t* f, size_t nf, size_t nv,
+                          float face_weight, float boundary_weight, float regularization_weight) {
+    DualGridBuilder<Key> builder(g, threads);
+    {
+        py::gil_scoped_release release;
+        std::vector<Triangle> tris(nf);
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (long long i = 0; i < (long long)nf; ++i)
+            tris[i] = make_triangle(v + 3 * f[3 * i], v + 3 * f[3 * i + 1], v + 3 * f[3 * i + 2]);
+        builder.add_crossings(tris);
+        if (face_weight > 0.0f) builder.add_faces(tris);
+        if (boundary_weight > 0.0f) builder.add_boundary(boundary_edges(v, f, nf, nv, threads), boundary_weight);
+    }
+    return builder.solve(regularization_weight);
+}
+
 py::tuple mesh_to_dual_grid(py::array_t<float, py::array::c_style | py::array::forcecast> vertices,
                             py::array_t<int32_t, py::array::c_style | py::array::forcecast> faces,
                             std::array<float, 3> voxel_size, std::array<int, 3> grid_size, float face_weight,
                             float boundary_weight, float regularization_weight, int num_threads) {
     if (vertices.ndim() != 2 || vertices.shape(1) != 3) throw std::invalid_argument("vertices must be [V, 3]");
     if (faces.ndim() != 2 || faces.shape(1) != 3) throw std::invalid_argument("faces must be [F, 3]");
+    for (int k = 0; k < 3; ++k)
+        if (grid_size[k] < 1 || grid_size[k] >= KeyBits<uint64_t>::kMaxCells)
+            throw std::invalid_argument("grid size must lie in [1, 2^21)");
     const float* v = vertices.data();
     const int32_t* f = faces.data();
     const size_t nf = faces.shape(0);
@@ -470,20 +558,10 @@ py::tuple mesh_to_dual_grid(py::array_t<float, py::array::c_style | py::array::f
 #else
     const int threads = 1;
 #endif
-    Grid g{{voxel_size[0], voxel_size[1], voxel_size[2]}, {0, 0, 0}, {grid_size[0], grid_size[1], grid_size[2]}};
-    DualGridBuilder builder(g, threads);
-    {
-        py::gil_scoped_release release;
-        std::vector<Triangle> tris(nf);
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (long long i = 0; i < (long long)nf; ++i)
-            tris[i] = make_triangle(v + 3 * f[3 * i], v + 3 * f[3 * i + 1], v + 3 * f[3 * i + 2]);
-        builder.add_crossings(tris);
-        if (face_weight > 0.0f) builder.add_faces(tris);
-        if (boundary_weight > 0.0f)
-            builder.add_boundary(boundary_edges(v, f, nf, size_t(nv), threads), boundary_weight);
-    }
-    return builder.solve(regularization_weight);
+    const Grid g{{voxel_size[0], voxel_size[1], voxel_size[2]}, {0, 0, 0}, {grid_size[0], grid_size[1], grid_size[2]}};
+    const bool small = *std::max_element(grid_size.begin(), grid_size.end()) <= KeyBits<uint32_t>::kMaxCells;
+    auto build = small ? build_dual_grid<uint32_t> : build_dual_grid<uint64_t>;
+    return build(g, threads, v, f, nf, size_t(nv), face_weight, boundary_weight, regularization_weight);
 }
 
 }  // namespace

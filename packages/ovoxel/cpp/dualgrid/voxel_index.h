@@ -7,18 +7,31 @@
 #include <utility>
 #include <vector>
 
-using Key = uint64_t;
-
 constexpr uint32_t kMissing = std::numeric_limits<uint32_t>::max();
-constexpr int kKeyShift[3] = {42, 21, 0};  // 21 bits per axis (grids are below 2^20 cells)
 
-inline Key pack(int x, int y, int z) {
-    return (Key(uint32_t(x)) << kKeyShift[0]) | (Key(uint32_t(y)) << kKeyShift[1]) | Key(uint32_t(z));
+// Voxel keys are (x, y, z) bit fields: 10 bits per axis in a uint32_t (grids up to 1024 cells a side; half the hash
+// memory of 64-bit keys), 21 bits per axis in a uint64_t otherwise. All-ones is never a key (the empty slot).
+template <typename Key>
+struct KeyBits {
+    static constexpr int kAxis = sizeof(Key) == 4 ? 10 : 21;
+    static constexpr int kMaxCells = 1 << kAxis;
+    static constexpr int kShift[3] = {2 * kAxis, kAxis, 0};
+};
+
+template <typename Key>
+Key pack(int x, int y, int z) {
+    using B = KeyBits<Key>;
+    return (Key(uint32_t(x)) << B::kShift[0]) | (Key(uint32_t(y)) << B::kShift[1]) | Key(uint32_t(z));
 }
 
-inline int unpack(Key key, int axis) { return int((key >> kKeyShift[axis]) & ((Key(1) << 21) - 1)); }
+template <typename Key>
+int unpack(Key key, int axis) {
+    using B = KeyBits<Key>;
+    return int((key >> B::kShift[axis]) & ((Key(1) << B::kAxis) - 1));
+}
 
 // Linear-probing hash map, grown by doubling at half load; key and value share a slot (one cache miss per probe).
+template <typename Key>
 class VoxelIndex {
   public:
     void reserve(size_t n) { rehash(std::max<size_t>(64, next_pow2(n * 2))); }
@@ -58,7 +71,7 @@ class VoxelIndex {
         return p;
     }
 
-    size_t home(Key key) const { return size_t((key * 0x9E3779B97F4A7C15ull) >> 20) & (slots_.size() - 1); }
+    size_t home(Key key) const { return size_t((uint64_t(key) * 0x9E3779B97F4A7C15ull) >> 20) & (slots_.size() - 1); }
 
     size_t probe(Key key) const {
         const size_t mask = slots_.size() - 1;
