@@ -75,7 +75,7 @@ def test_half_angle_matches_trigonometry():
     angle = 0.5 * np.arctan2(y, x)
     np.testing.assert_allclose(cos, np.cos(angle), atol=4e-16)
     np.testing.assert_allclose(sin, np.sin(angle), atol=4e-16)
-    torch_cos, torch_sin = uv.half_angle(uv_torch._XP, torch.from_numpy(y), torch.from_numpy(x))
+    torch_cos, torch_sin = uv.half_angle(uv_torch.TORCH_XP, torch.from_numpy(y), torch.from_numpy(x))
     np.testing.assert_array_equal(torch_cos.numpy(), cos)
     np.testing.assert_array_equal(torch_sin.numpy(), sin)
 

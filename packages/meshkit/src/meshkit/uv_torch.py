@@ -31,7 +31,7 @@ def _sqrt(values: torch.Tensor) -> torch.Tensor:
 
 
 # The array namespace ``uv``'s shared row arithmetic gets for tensors.
-_XP = SimpleNamespace(stack=torch.stack, where=torch.where, sqrt=_sqrt, abs=torch.abs, maximum=torch.maximum,
+TORCH_XP = SimpleNamespace(stack=torch.stack, where=torch.where, sqrt=_sqrt, abs=torch.abs, maximum=torch.maximum,
                       concatenate=torch.cat)
 
 
@@ -66,7 +66,7 @@ class SegmentSums:
 def _smoothing_table(num_faces: int, pairs: torch.Tensor) -> torch.Tensor:
     """(F, 4) source faces of each face's smoothing sum in ``np.bincount``'s order (own face, then neighbours in
     pair order), ``num_faces`` (a zero row) where a face has fewer: each half-edge is in at most one pair."""
-    target, source = uv.smoothing_links(_XP, torch.arange(num_faces, device=pairs.device), pairs)
+    target, source = uv.smoothing_links(TORCH_XP, torch.arange(num_faces, device=pairs.device), pairs)
     order = torch.sort(target, stable=True).indices
     target, source = target[order], source[order]
     counts = torch.zeros(num_faces, dtype=torch.long, device=pairs.device).index_add_(0, target,
@@ -83,9 +83,9 @@ def _directions(normals: torch.Tensor, pairs: torch.Tensor, smoothing: int = 4) 
     smoothed = normals
     for _ in range(smoothing):
         terms = torch.cat([smoothed, smoothed.new_zeros(1, 3)])[table]
-        smoothed = uv.unit_rows(_XP, ((terms[:, 0] + terms[:, 1]) + terms[:, 2]) + terms[:, 3])
-    direction = torch.argmax(uv.axis_scores(_XP, smoothed), 1)
-    own_scores = uv.axis_scores(_XP, normals)
+        smoothed = uv.unit_rows(TORCH_XP, ((terms[:, 0] + terms[:, 1]) + terms[:, 2]) + terms[:, 3])
+    direction = torch.argmax(uv.axis_scores(TORCH_XP, smoothed), 1)
+    own_scores = uv.axis_scores(TORCH_XP, normals)
     facing = own_scores.gather(1, direction[:, None])[:, 0]
     return torch.where(facing > 0.2, direction, torch.argmax(own_scores, 1))
 
@@ -96,7 +96,7 @@ def segment_charts_torch(vertices: torch.Tensor, faces: torch.Tensor) -> tuple[t
     position = runs.pair_positions()
     pairs = torch.stack([runs.order[position], runs.order[position + 1]], 1) // 3
     corners = vertices[faces]
-    normals = uv.cross_rows(_XP, corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    normals = uv.cross_rows(TORCH_XP, corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
     length = _sqrt(uv.dot_rows(normals, normals))
     normals = torch.where(length[:, None] > 0, normals / length[:, None], torch.zeros_like(normals))
     direction = _directions(normals, pairs)
@@ -114,7 +114,7 @@ def _chart_ops(chart: torch.Tensor, num_charts: int) -> uv.ChartOps:
         return torch.zeros(num_charts, dtype=torch.long, device=chart.device).scatter_reduce_(
             0, chart, flags.long(), "amax") > 0
 
-    return uv.ChartOps(_XP, sums, chart_any, torch.as_tensor(uv._AXES, device=chart.device))
+    return uv.ChartOps(TORCH_XP, sums, chart_any, torch.as_tensor(uv._AXES, device=chart.device))
 
 
 def unwrap_uv_torch(vertices: Any, faces: Any, texture_size: int = 1024, gutter: int = 2) -> uv.UVUnwrap:
