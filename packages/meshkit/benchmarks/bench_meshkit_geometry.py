@@ -8,13 +8,16 @@ temp folder. Each goes to 500,000 faces through meshkit, fast-simplification and
 it is installed: `pip install meshkit[bench]`), side by side: wall and CPU seconds, faces reached, symmetric
 Chamfer distance to the input (relative to the bounding-box diagonal) and the time ratio (other / meshkit).
 With `--device cuda` (or cpu) the torch port, meshkit.simplify_torch, runs too, on tensors already on that device
-(on an accelerator after one untimed warm-up call; the time ends with a device synchronisation). Cleanup passes,
+(on an accelerator after one untimed warm-up call; the time ends with a device synchronisation); `--syncs` then
+profiles one more call of it with torch.profiler and prints per-call counts of host waits (cudaStreamSynchronize,
+and the ops that cause them: nonzero, item, bincount, ...), kernel launches and GPU kernel time. Cleanup passes,
 hole filling and a narrow-band remesh are timed on a 2M-face bumpy torus grid.
 
     python packages/meshkit/benchmarks/bench_meshkit_geometry.py                      # every input, then passes
     python packages/meshkit/benchmarks/bench_meshkit_geometry.py --inputs sphere --no-passes
     python packages/meshkit/benchmarks/bench_meshkit_geometry.py --quick              # quarter-size smoke run
     python packages/meshkit/benchmarks/bench_meshkit_geometry.py --device cuda --no-passes   # plus the GPU port
+    python packages/meshkit/benchmarks/bench_meshkit_geometry.py --inputs sphere --no-passes --device cuda --syncs
 """
 
 from __future__ import annotations
@@ -184,6 +187,33 @@ def torch_port(vertices: np.ndarray, faces: np.ndarray, target: int, device: str
     return run
 
 
+SYNC_EVENTS = ("cudaStreamSynchronize", "cudaMemcpyAsync", "aten::nonzero", "aten::item", "aten::_local_scalar_dense",
+               "aten::masked_select", "aten::bincount")
+LAUNCH_EVENTS = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx")
+
+
+def sync_profile(vertices: np.ndarray, faces: np.ndarray, target: int, device: str) -> dict[str, float]:
+    """Per-call counts of host waits and the ops behind them, kernel launches and GPU kernel milliseconds of one
+    (warmed-up) torch-port call, from torch.profiler."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    run = torch_port(vertices, faces, target, device)
+    cuda = torch.device(device).type == "cuda"
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+        run()
+    events = prof.key_averages()
+    counts: dict[str, float] = {key: 0 for key in SYNC_EVENTS}
+    counts.update({event.key: event.count for event in events if event.key in SYNC_EVENTS})
+    counts["kernel launches"] = sum(event.count for event in events if event.key in LAUNCH_EVENTS)
+    counts["GPU kernel ms"] = sum(event.self_device_time_total for event in events
+                                  if event.device_type == torch.autograd.DeviceType.CUDA) / 1e3
+    print(f"torch port on {device}, one call under torch.profiler:")
+    for key, value in counts.items():
+        print(f"  {key:<28}{value:>10,.1f}" if isinstance(value, float) else f"  {key:<28}{value:>10,}")
+    return counts
+
+
 def host_array(values: Any, dtype: type) -> np.ndarray:
     """A result array (numpy, or a torch tensor on any device) as numpy."""
     return np.asarray(values.cpu() if hasattr(values, "cpu") else values, dtype)
@@ -241,12 +271,16 @@ def main() -> None:
     parser.add_argument("--no-passes", action="store_true", help="skip the cleanup/holes/remesh timings")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--device", help="also time the torch port (meshkit.simplify_torch) on this torch device")
+    parser.add_argument("--syncs", action="store_true",
+                        help="with --device: profile one more port call (host waits, launches, GPU time)")
     args = parser.parse_args()
     results: dict[str, dict] = {"simplify": {}, "passes": {}}
     for name, (vertices, faces) in simplify_inputs(args.inputs, args.quick).items():
         target = len(faces) // 4 if args.quick else 500_000
         rows = compare_simplifiers(name, vertices, faces, target, args.device)
         results["simplify"][name] = {"input_faces": len(faces), "target": target, "tools": rows}
+        if args.syncs and args.device:
+            results["simplify"][name]["port_profile"] = sync_profile(vertices, faces, target, args.device)
     if not args.no_passes:
         results["passes"] = time_passes(args.quick)
     if args.json:
