@@ -157,7 +157,12 @@ def _align_principal_axes(ops: ChartOps, coords: Any, chart: Any, areas: Any) ->
     offset = centroid - first[chart]
     second = ops.chart_sum(xp.stack([offset[:, 0] ** 2, offset[:, 0] * offset[:, 1], offset[:, 1] ** 2], 1)
                            * areas[:, None])
-    cos, sin = half_angle(xp, 2 * second[:, 1], second[:, 0] - second[:, 2])
+    # Terms within rounding of zero (mirror-symmetric charts) are set to zero, so that the layout does not hinge on
+    # their last bits: a principal axis along v turns by +90 degrees (not -90 on the sign of noise), an isotropic
+    # chart not at all.
+    y, x, noise = 2 * second[:, 1], second[:, 0] - second[:, 2], 1e-9 * (second[:, 0] + second[:, 2])
+    isotropic = xp.abs(y) + xp.abs(x) <= noise
+    cos, sin = half_angle(xp, xp.where(xp.abs(y) <= noise, 0.0, y), xp.where(isotropic, 1.0, x))
     cos, sin = cos[chart, None], sin[chart, None]
     return xp.stack([coords[..., 0] * cos + coords[..., 1] * sin, -coords[..., 0] * sin + coords[..., 1] * cos], -1)
 
