@@ -28,3 +28,28 @@ def test_placements_match_the_torch_code_on_curved_flat_and_locked_edges():
     assert pinned.sum() > 10 and (fallback & ~pinned).sum() > 10  # every rule is exercised
     torch.testing.assert_close(points, expected_points, rtol=0, atol=1e-12)
     torch.testing.assert_close(cost, expected_cost, rtol=1e-9, atol=1e-12)  # errors near 0 cancel
+
+
+def test_claim_rounds_pick_the_same_winners_as_the_torch_rounds():
+    v, f = sphere(2)
+    v = v + np.random.default_rng(0).normal(scale=0.02, size=v.shape)  # varied costs, so ranks matter
+    faces = torch.from_numpy(f)
+    locked = torch.zeros(len(v), dtype=torch.bool)
+    state = port._initial_state(torch.from_numpy(v), faces, torch.zeros(len(v), 0, dtype=torch.float64), locked,
+                                False, 1e3)
+    edges = port._edge_list(faces, len(v), locked)
+    points, cost = port._placements(state, edges.u, edges.v)
+    chosen = torch.argsort(port._sort_keys(cost, edges.keys), stable=True)[: len(edges.keys) // 2]
+    plan = port._plan(state, edges, chosen, points[chosen], 0.1)
+    rounds = simplify_triton.ClaimRounds(len(chosen), len(f), DEVICE)
+    owner, face = plan.owner.to(DEVICE), plan.face.to(DEVICE)
+    undecided, winner = plan.legal.to(DEVICE), torch.zeros(len(chosen), dtype=torch.bool, device=DEVICE)
+    expected_undecided, expected_winner = plan.legal.clone(), torch.zeros_like(plan.legal)
+    history = []
+    for _ in range(6):
+        rounds(owner, face, undecided, winner)
+        port._claim_round(plan.owner, plan.face, expected_undecided, expected_winner, len(f))
+        assert torch.equal(undecided.cpu(), expected_undecided) and torch.equal(winner.cpu(), expected_winner)
+        history.append((int(expected_winner.sum()), int(expected_undecided.sum())))
+    assert history[0][0] > 5 and history[0][1] > 5 and history[-1][1] == 0  # several rounds had work to do
+    assert history[-1][0] > history[0][0]

@@ -391,27 +391,41 @@ def _independent(state: _State, plan: _Plan) -> Any:
     candidate when they share a face around their edges), found by claim rounds: every undecided candidate claims the
     faces around its edge with its rank (its index), one that owns all of them wins, and those sharing a face with it
     drop out. Rounds run on masks; the entries of decided candidates are dropped (one read-back, which also says
-    whether any are left) after rounds 1, 2, 4, 8, ..., where most of them have gone."""
+    whether any are left) after rounds 1, 2, 4, 8, ..., where most of them have gone. On CUDA with Triton installed,
+    four kernels make each round."""
     import torch
 
     n, nf = len(plan.kept), len(state.faces)
+    if plan.legal.is_cuda and _has_triton():
+        from .gpu.simplify_triton import ClaimRounds
+
+        claim_round = ClaimRounds(n, nf, plan.legal.device)
+    else:
+        claim_round = functools.partial(_claim_round, faces=nf)
     owner, face = plan.owner, plan.face
     undecided, winner = plan.legal.clone(), torch.zeros_like(plan.legal)
-    active = undecided[owner]
     for iteration in range(1, _MIS_ITERATIONS + 1):
-        claim = torch.full((nf,), n, dtype=owner.dtype, device=face.device)
-        claim.scatter_reduce_(0, face, torch.where(active, owner, n), "amin")
-        new = undecided & (_count_by(owner, claim[face] != owner, n) == 0)
-        winner |= new
-        taken = _count_by(face, new[owner], nf) > 0
-        undecided &= _count_by(owner, taken[face], n) == 0
-        active = undecided[owner]
+        claim_round(owner, face, undecided, winner)
         if iteration & (iteration - 1) == 0:
-            keep = torch.nonzero(active).squeeze(1)
+            keep = torch.nonzero(undecided[owner]).squeeze(1)
             if len(keep) == 0:
                 break
-            owner, face, active = owner[keep], face[keep], active[keep]
+            owner, face = owner[keep], face[keep]
     return winner
+
+
+def _claim_round(owner: Any, face: Any, undecided: Any, winner: Any, faces: int) -> None:
+    """One claim round over the entries (``owner``, ``face``), updating ``undecided`` and ``winner`` in place; the
+    entries of decided candidates take no part."""
+    import torch
+
+    n = len(undecided)
+    claim = torch.full((faces,), n, dtype=owner.dtype, device=face.device)
+    claim.scatter_reduce_(0, face, torch.where(undecided[owner], owner, n), "amin")
+    new = undecided & (_count_by(owner, claim[face] != owner, n) == 0)
+    winner |= new
+    taken = _count_by(face, new[owner], faces) > 0
+    undecided &= _count_by(owner, taken[face], n) == 0
 
 
 def _apply(state: _State, plan: _Plan, excess: int) -> int:

@@ -1,6 +1,7 @@
-"""Edge collapse placements in one Triton pass for ``meshkit.simplify_torch``: per edge, the merged vertex position
-and its quadric error, by the same rules and float64 arithmetic as the torch code (which needs about a dozen
-(E, 10) temporaries per round for this, the largest memory traffic of a round).
+"""Triton kernels for ``meshkit.simplify_torch``: edge collapse placements in one pass (per edge, the merged vertex
+position and its quadric error, by the same rules and float64 arithmetic as the torch code, which needs about a
+dozen (E, 10) temporaries per round for this) and the claim rounds of the independent set in four launches each
+instead of about 25 torch operations (integer logic only, so the winners are exactly the torch code's).
 """
 
 from __future__ import annotations
@@ -99,3 +100,80 @@ def edge_placements(quadrics: Any, positions: Any, locked: Any, u: Any, v: Any) 
         _placement_kernel[(triton.cdiv(n, _BLOCK),)](quadrics, positions, locked.view(torch.uint8), u, v, points,
                                                      costs, n, BLOCK=_BLOCK)
     return points, costs
+
+
+@triton.jit
+def _claim_kernel(owner_ptr, face_ptr, undecided, claim, taken, n, BLOCK: tl.constexpr):
+    """Undecided candidates claim their faces with their rank (atomic minimum); clears the faces' taken flags."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = i < n
+    owner = tl.load(owner_ptr + i, mask=mask, other=0)
+    face = tl.load(face_ptr + i, mask=mask, other=0)
+    active = tl.load(undecided + owner, mask=mask, other=0) != 0
+    tl.atomic_min(claim + face, owner, mask=mask & active)
+    tl.store(taken + face, tl.zeros_like(face).to(tl.uint8), mask=mask)
+
+
+@triton.jit
+def _outrank_kernel(owner_ptr, face_ptr, undecided, claim, outranked, n, BLOCK: tl.constexpr):
+    """An undecided candidate with a face claimed by a lower rank is outranked."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = i < n
+    owner = tl.load(owner_ptr + i, mask=mask, other=0)
+    face = tl.load(face_ptr + i, mask=mask, other=0)
+    active = tl.load(undecided + owner, mask=mask, other=0) != 0
+    lost = active & (tl.load(claim + face, mask=mask, other=0) != owner)
+    tl.store(outranked + owner, tl.full(owner.shape, 1, tl.uint8), mask=mask & lost)
+
+
+@triton.jit
+def _take_kernel(owner_ptr, face_ptr, undecided, outranked, winner, taken, n, BLOCK: tl.constexpr):
+    """Undecided candidates not outranked win and take their faces."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = i < n
+    owner = tl.load(owner_ptr + i, mask=mask, other=0)
+    face = tl.load(face_ptr + i, mask=mask, other=0)
+    new = (tl.load(undecided + owner, mask=mask, other=0) != 0) & (tl.load(outranked + owner, mask=mask, other=1) == 0)
+    one = tl.full(owner.shape, 1, tl.uint8)
+    tl.store(taken + face, one, mask=mask & new)
+    tl.store(winner + owner, one, mask=mask & new)
+
+
+@triton.jit
+def _block_kernel(owner_ptr, face_ptr, undecided, outranked, claim, taken, ranks, n, BLOCK: tl.constexpr):
+    """Candidates with a taken face are decided (winners included); resets the claims and outranked flags that the
+    next round reads."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = i < n
+    owner = tl.load(owner_ptr + i, mask=mask, other=0)
+    face = tl.load(face_ptr + i, mask=mask, other=0)
+    blocked = tl.load(taken + face, mask=mask, other=0) != 0
+    zero = tl.zeros_like(owner).to(tl.uint8)
+    tl.store(undecided + owner, zero, mask=mask & blocked)
+    tl.store(outranked + owner, zero, mask=mask)
+    tl.store(claim + face, tl.zeros_like(owner) + ranks, mask=mask)
+
+
+class ClaimRounds:
+    """One claim round per call on entries (``owner``, ``face``: int64, a candidate's rank and a face around its
+    edge), updating the boolean ``undecided`` and ``winner`` masks (n,) in place like the torch rounds; the claim
+    and flag buffers over the ``nf`` faces persist between calls (each round leaves them reset for the next)."""
+
+    def __init__(self, n: int, nf: int, device: Any) -> None:
+        self.n = n
+        self.claim = torch.full((nf,), n, dtype=torch.int64, device=device)
+        self.taken = torch.zeros(nf, dtype=torch.uint8, device=device)
+        self.outranked = torch.zeros(n, dtype=torch.uint8, device=device)
+
+    def __call__(self, owner: Any, face: Any, undecided: Any, winner: Any) -> None:
+        entries = len(owner)
+        if entries == 0:
+            return
+        grid = (triton.cdiv(entries, _BLOCK),)
+        undecided_bytes, winner_bytes = undecided.view(torch.uint8), winner.view(torch.uint8)
+        _claim_kernel[grid](owner, face, undecided_bytes, self.claim, self.taken, entries, BLOCK=_BLOCK)
+        _outrank_kernel[grid](owner, face, undecided_bytes, self.claim, self.outranked, entries, BLOCK=_BLOCK)
+        _take_kernel[grid](owner, face, undecided_bytes, self.outranked, winner_bytes, self.taken, entries,
+                           BLOCK=_BLOCK)
+        _block_kernel[grid](owner, face, undecided_bytes, self.outranked, self.claim, self.taken, self.n, entries,
+                            BLOCK=_BLOCK)
