@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .row_math import pairwise_sums, unit_rows
 from .validation import check_mesh, float_dtype_of, like
 
 
@@ -26,14 +27,12 @@ def face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 
 def vertex_normals(vertices: Any, faces: Any) -> Any:
-    """Area-weighted unit vertex normals (zero for unreferenced vertices); follows the input's array type."""
+    """Area-weighted unit vertex normals (zero for unreferenced vertices); follows the input's array type. Each
+    vertex's face terms are added in ``row_math.pairwise_sums``' fixed order over the corners, which device code can
+    reproduce exactly."""
     v, f = check_mesh(vertices, faces)
     weighted = face_normals(v, f, normalize=False)
-    normals = np.zeros_like(v)
-    for corner in range(3):
-        np.add.at(normals, f[:, corner], weighted)
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
+    normals = unit_rows(np, pairwise_sums(f.reshape(-1), np.repeat(weighted, 3, axis=0), len(v)))
     return like(normals.astype(float_dtype_of(vertices), copy=False), vertices)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _geometry
 from .mesh import face_normals
+from .row_math import cross_rows, dot_rows, pairwise_sums, unit_rows
 from .topology import edge_table
 from .validation import check_mesh, is_torch_tensor
 
@@ -49,43 +50,6 @@ def sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     if values.ndim == 1:
         return np.bincount(index, weights=values, minlength=size)
     return np.stack([np.bincount(index, weights=values[:, k], minlength=size) for k in range(values.shape[1])], 1)
-
-
-def pairwise_sums(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    """Rows of ``values`` (N, ...) summed per ``index`` into ``size`` rows by a fixed pairwise tree over each index's
-    rows in row order (neighbours added, then neighbouring pair sums, ...): the order ``uv_torch`` reproduces on
-    any device, so that per-chart sums agree bit for bit (principal axes of near-isotropic charts hinge on them)."""
-    order = np.argsort(index, kind="stable")
-    x, segment = values[order], index[order]
-    counts = np.bincount(index, minlength=size)
-    rank = np.arange(len(index)) - (np.cumsum(counts) - counts)[segment]
-    while len(x) > np.count_nonzero(counts):
-        keep = np.flatnonzero(rank % 2 == 0)
-        partner = np.minimum(keep + 1, len(x) - 1)
-        paired = (keep + 1 < len(x)) & (segment[partner] == segment[keep])
-        summed = x[keep]
-        summed[paired] = summed[paired] + x[partner[paired]]
-        x, segment, rank = summed, segment[keep], rank[keep] // 2
-    sums = np.zeros((size,) + values.shape[1:], values.dtype)
-    sums[segment] = x
-    return sums
-
-
-def cross_rows(xp: Any, a: Any, b: Any) -> Any:
-    """Row-wise cross product of (N, 3) arrays, in ``np.cross``'s arithmetic."""
-    return xp.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1], a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
-                     a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], 1)
-
-
-def dot_rows(a: Any, b: Any) -> Any:
-    """Row-wise dot product over the last axis of length 3, added left to right."""
-    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
-
-
-def unit_rows(xp: Any, rows: Any) -> Any:
-    """(N, 3) rows divided by their length (``np.linalg.norm``'s arithmetic), zero rows kept at zero."""
-    length = xp.sqrt(dot_rows(rows, rows))
-    return rows / xp.where(length > 1e-300, length, 1e-300)[:, None]
 
 
 def axis_scores(xp: Any, normals: Any) -> Any:

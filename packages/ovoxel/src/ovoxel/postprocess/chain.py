@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import alpha, geometry, texture
-from .inputs import check_inputs
+from .inputs import check_inputs, is_tensor
 from .result import TexturedMesh
 from .sampling import make_sampler
 from .stages import StageTimer
@@ -73,7 +73,7 @@ def to_glb(
     ('OPAQUE' as upstream, 'MASK' with cutoff 0.5, 'BLEND' with fully opaque faces split off to an OPAQUE copy of
     the material, or 'auto' judged on the voxels' alpha), `double_sided` (default: not `remesh`, as upstream),
     `progress` (tqdm stage bar, same as `use_tqdm`), `remesh_outer_only` (drop the hidden inner offset shell).
-    Mesh tensors on an accelerator keep the geometry stages there (same result) until the UV unwrap.
+    Mesh tensors on an accelerator keep the geometry stages, the UV unwrap and the bake there (same result).
     Returns a `TexturedMesh`; `.export("x.glb", extension_webp=True)` writes it.
     """
     _check_options(decimation_target, texture_size, remesh_band, remesh_project, alpha_mode,
@@ -99,12 +99,13 @@ def to_glb(
             mesh = timer.mesh_step("cleanup", geometry.clean, mesh, extent)
         mesh = timer.mesh_step("simplify", geometry.simplify, mesh, target)
         mesh = timer.mesh_step("cleanup", geometry.final_cleanup, mesh, extent, target)
-        with timer.stage("uv unwrap") as info:
-            uv_mesh = texture.unwrap(*geometry.as_arrays(mesh), int(texture_size))
+        with timer.stage("uv unwrap") as info:  # on the device when the geometry stages ran there
+            uv_mesh = texture.unwrap(*(mesh if is_tensor(mesh[0]) else geometry.as_arrays(mesh)), int(texture_size))
             info["faces"] = len(uv_mesh.faces)
         with timer.stage("bake"):
             sampler = make_sampler(inputs.coords, inputs.attr_volume, inputs.aabb[0], inputs.voxel_size, inputs.device)
             baked = texture.bake(uv_mesh, geometry.as_arrays(reference), sampler, int(texture_size), inputs.device)
+            uv_mesh = uv_mesh.to_numpy()
         with timer.stage("material"):
             sided = (not remesh) if double_sided is None else bool(double_sided)
             mode = alpha.resolve_mode(alpha_mode, inputs.attr_volume[:, inputs.layout["alpha"]])
