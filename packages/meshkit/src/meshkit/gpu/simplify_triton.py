@@ -28,7 +28,7 @@ def _pick(take, ax, ay, az, bx, by, bz):
     return tl.where(take, ax, bx), tl.where(take, ay, by), tl.where(take, az, bz)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n"])  # the edge count changes every round
 def _placement_kernel(quadrics, positions, locked, u_ptr, v_ptr, points, costs, n, BLOCK: tl.constexpr):
     i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = i < n
@@ -102,7 +102,7 @@ def edge_placements(quadrics: Any, positions: Any, locked: Any, u: Any, v: Any) 
     return points, costs
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n"])
 def _claim_kernel(owner_ptr, face_ptr, undecided, claim, taken, n, BLOCK: tl.constexpr):
     """Undecided candidates claim their faces with their rank (atomic minimum); clears the faces' taken flags."""
     i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -114,7 +114,7 @@ def _claim_kernel(owner_ptr, face_ptr, undecided, claim, taken, n, BLOCK: tl.con
     tl.store(taken + face, tl.zeros_like(face).to(tl.uint8), mask=mask)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n"])
 def _outrank_kernel(owner_ptr, face_ptr, undecided, claim, outranked, n, BLOCK: tl.constexpr):
     """An undecided candidate with a face claimed by a lower rank is outranked."""
     i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -126,7 +126,7 @@ def _outrank_kernel(owner_ptr, face_ptr, undecided, claim, outranked, n, BLOCK: 
     tl.store(outranked + owner, tl.full(owner.shape, 1, tl.uint8), mask=mask & lost)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n"])
 def _take_kernel(owner_ptr, face_ptr, undecided, outranked, winner, taken, n, BLOCK: tl.constexpr):
     """Undecided candidates not outranked win and take their faces."""
     i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -139,7 +139,7 @@ def _take_kernel(owner_ptr, face_ptr, undecided, outranked, winner, taken, n, BL
     tl.store(winner + owner, one, mask=mask & new)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n", "ranks"])
 def _block_kernel(owner_ptr, face_ptr, undecided, outranked, claim, taken, ranks, n, BLOCK: tl.constexpr):
     """Candidates with a taken face are decided (winners included); resets the claims and outranked flags that the
     next round reads."""
@@ -157,7 +157,8 @@ def _block_kernel(owner_ptr, face_ptr, undecided, outranked, claim, taken, ranks
 class ClaimRounds:
     """One claim round per call on entries (``owner``, ``face``: int64, a candidate's rank and a face around its
     edge), updating the boolean ``undecided`` and ``winner`` masks (n,) in place like the torch rounds; the claim
-    and flag buffers over the ``nf`` faces persist between calls (each round leaves them reset for the next)."""
+    and flag buffers over the ``nf`` faces persist between calls (each round leaves them reset for the next). The
+    kernels are not specialised on their sizes, which change every round (no recompiles mid-call)."""
 
     def __init__(self, n: int, nf: int, device: Any) -> None:
         self.n = n
