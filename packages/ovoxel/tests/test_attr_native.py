@@ -121,6 +121,8 @@ def test_pairs_are_distinct_per_triangle_with_either_deduplication():
     rng = np.random.default_rng(3)
     triangles = (rng.uniform(0.1, 0.9, (40, 1, 3)) + rng.uniform(-0.05, 0.05, (40, 3, 3))).astype(np.float32)
     triangles[0] = [[0.01, 0.02, 0.05], [0.97, 0.3, 0.95], [0.2, 0.98, 0.5]]  # a voxel box of over 2^24 cells
+    triangles[1] = [[-0.05, 0.5, 0.5], [0.03, 0.52, 0.49], [0.01, 0.47, 0.53]]  # past the grid's low x side
+    triangles[2] = [[0.96, 0.5, 0.98], [1.04, 0.52, 1.03], [0.99, 0.47, 0.95]]  # past the high x and z sides
     grid = [300, 280, 310]
     owners, coords = triangle_voxel_pairs(triangles, [1 / g for g in grid], grid)
     assert np.all(np.diff(owners) >= 0) and set(owners) == set(range(40))

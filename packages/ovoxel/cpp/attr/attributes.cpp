@@ -10,6 +10,7 @@ namespace ovoxel_attr {
 namespace {
 
 constexpr int kMaxRadixBits = 11;
+constexpr size_t kBlockPairs = size_t(1) << 14;  // pairs per block of voxels evaluated by one thread
 
 // Stable LSD radix sort of the packed pairs by their voxel-key bits (whole words move, so the pairs of one voxel stay
 // in triangle order); the digit histograms of all passes come from one read.
@@ -112,35 +113,55 @@ uint8_t quantize(double value, bool is_signed) {
 
 }  // namespace
 
-VoxelAttributes voxelize_attributes(const TriangleTable& table, size_t count, const std::vector<Material>& materials,
-                                    const Grid& grid, int threads) {
-    VoxelPairs pairs = triangle_voxel_pairs(table.corners, count, grid, threads);
+SortedPairs sort_pairs(const TriangleTable& table, size_t count, const Grid& grid, int threads) {
+    SortedPairs sorted{triangle_voxel_pairs(table.corners, count, grid, threads), {}, {}};
+    VoxelPairs& pairs = sorted.pairs;
     sort_by_key(pairs, grid.voxel_count());
-    std::vector<size_t> group_start;
-    for (size_t i = 0; i < pairs.word.size(); ++i)
-        if (i == 0 || pairs.key(i) != pairs.key(i - 1)) group_start.push_back(i);
-    const size_t voxels = group_start.size();
-    group_start.push_back(pairs.word.size());
+    const size_t n = pairs.word.size(), blocks = (n + kBlockPairs - 1) / kBlockPairs;
+    sorted.block_begin.resize(blocks + 1);
+    sorted.block_row.assign(blocks + 1, 0);
+    for (size_t b = 0; b <= blocks; ++b) {  // nominal block starts moved forward to the next voxel's first pair
+        size_t i = std::min(b * kBlockPairs, n);
+        while (i > 0 && i < n && pairs.key(i) == pairs.key(i - 1)) ++i;
+        sorted.block_begin[b] = i;
+    }
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (long long b = 0; b < (long long)blocks; ++b) {
+        const size_t first = sorted.block_begin[b], last = sorted.block_begin[b + 1];
+        size_t voxels = first < last;
+        for (size_t i = first + 1; i < last; ++i) voxels += pairs.key(i) != pairs.key(i - 1);
+        sorted.block_row[b + 1] = voxels;
+    }
+    for (size_t b = 0; b < blocks; ++b) sorted.block_row[b + 1] += sorted.block_row[b];
+    return sorted;
+}
 
-    VoxelAttributes out{std::vector<int32_t>(3 * voxels), std::vector<uint8_t>(kAttributeChannels * voxels)};
+void evaluate_voxels(const SortedPairs& sorted, const TriangleTable& table, const std::vector<Material>& materials,
+                     const Grid& grid, int threads, const AttributeRows& out) {
+    const VoxelPairs& pairs = sorted.pairs;
     // Voxels in key order: pairs are read and rows written sequentially, which beats following the mesh for texture
     // locality (that order gathered the pairs and scattered the rows at random).
-#pragma omp parallel for schedule(dynamic, 4096) num_threads(threads)
-    for (long long row = 0; row < (long long)voxels; ++row) {
-        const size_t g = size_t(row);
-        int32_t* voxel = out.coords.data() + 3 * g;
-        grid.coords(pairs.key(group_start[g]), voxel);
-        double total_weight = 0.0, sums[kAttributeChannels] = {};
-        for (size_t i = group_start[g]; i < group_start[g + 1]; ++i) {
-            double values[kAttributeChannels];
-            const double weight = sample_pair(table, materials, grid, pairs.triangle(i), voxel, values);
-            total_weight += weight;
-            for (int c = 0; c < kAttributeChannels; ++c) sums[c] += values[c] * weight;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (long long b = 0; b < (long long)sorted.block_begin.size() - 1; ++b) {
+        size_t row = sorted.block_row[b];
+        const size_t last = sorted.block_begin[b + 1];
+        for (size_t first = sorted.block_begin[b], end; first < last; first = end, ++row) {
+            const uint64_t key = pairs.key(first);
+            int32_t* voxel = out.coords + 3 * row;
+            grid.coords(key, voxel);
+            double total_weight = 0.0, sums[kAttributeChannels] = {};
+            for (end = first; end < last && pairs.key(end) == key; ++end) {
+                double values[kAttributeChannels];
+                const double weight = sample_pair(table, materials, grid, pairs.triangle(end), voxel, values);
+                total_weight += weight;
+                for (int c = 0; c < kAttributeChannels; ++c) sums[c] += values[c] * weight;
+            }
+            int c = 0;
+            for (size_t a = 0; a < std::size(kAttributeWidths); ++a)
+                for (int k = 0; k < kAttributeWidths[a]; ++k, ++c)
+                    out.attribute[a][kAttributeWidths[a] * row + k] = quantize(sums[c] / total_weight, c >= kNormalChannel);
         }
-        for (int c = 0; c < kAttributeChannels; ++c)
-            out.attributes[kAttributeChannels * g + c] = quantize(sums[c] / total_weight, c >= kNormalChannel);
     }
-    return out;
 }
 
 }  // namespace ovoxel_attr

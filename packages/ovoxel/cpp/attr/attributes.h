@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <vector>
 
 #include "texture.h"
@@ -35,13 +36,26 @@ struct TriangleTable {
     const int32_t* material;      // (F,)
 };
 
-struct VoxelAttributes {
-    std::vector<int32_t> coords;      // (N, 3), sorted lexicographically
-    std::vector<uint8_t> attributes;  // (N, kAttributeChannels)
+// Pairs sorted by voxel key (triangle order within a voxel), cut into blocks that each start at a voxel's first pair.
+struct SortedPairs {
+    VoxelPairs pairs;
+    std::vector<size_t> block_begin;  // blocks + 1 pair offsets
+    std::vector<size_t> block_row;    // blocks + 1 output rows: the first voxel of each block, then the voxel count
+
+    size_t voxels() const { return block_row.back(); }
 };
 
-// Each voxel sums its samples in triangle order, so the result does not depend on the number of threads.
-VoxelAttributes voxelize_attributes(const TriangleTable& triangles, size_t count, const std::vector<Material>& materials,
-                                    const Grid& grid, int threads);
+SortedPairs sort_pairs(const TriangleTable& triangles, size_t count, const Grid& grid, int threads);
+
+// Caller-owned output rows, one per voxel: coords (N, 3) int32 and one uint8 array per kAttributeWidths entry.
+struct AttributeRows {
+    int32_t* coords;
+    uint8_t* attribute[std::size(kAttributeWidths)];
+};
+
+// Each voxel sums its samples in triangle order, so the result does not depend on the number of threads. Voxels come
+// out sorted lexicographically.
+void evaluate_voxels(const SortedPairs& sorted, const TriangleTable& triangles, const std::vector<Material>& materials,
+                     const Grid& grid, int threads, const AttributeRows& out);
 
 }  // namespace ovoxel_attr

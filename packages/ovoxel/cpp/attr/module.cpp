@@ -162,24 +162,23 @@ py::tuple attributes_binding(Array<float> triangles, Array<double> uvs, Array<do
     const TriangleTable table{triangles.data(), uvs.data(),        normals.data(),
                               frames.data(),    mip_levels.data(), material_ids.data()};
     const Grid grid = make_grid(voxel_size, grid_size);
-    VoxelAttributes result;
+    SortedPairs sorted;
     {
         py::gil_scoped_release release;
-        result = voxelize_attributes(table, size_t(count), materials, grid, resolve_threads(num_threads));
+        sorted = sort_pairs(table, size_t(count), grid, resolve_threads(num_threads));
     }
-    const py::ssize_t voxels = py::ssize_t(result.coords.size() / 3);
+    const py::ssize_t voxels = py::ssize_t(sorted.voxels());
     py::array_t<int32_t> coords({voxels, py::ssize_t(3)});
-    std::copy(result.coords.begin(), result.coords.end(), coords.mutable_data());
+    AttributeRows rows{coords.mutable_data(), {}};
     py::list attributes;
-    int first = 0;
-    for (int width : kAttributeWidths) {
-        py::array_t<uint8_t> attribute({voxels, py::ssize_t(width)});
-        uint8_t* dst = attribute.mutable_data();
-        const uint8_t* src = result.attributes.data() + first;
-        for (py::ssize_t n = 0; n < voxels; ++n)
-            for (int c = 0; c < width; ++c) dst[n * width + c] = src[n * kAttributeChannels + c];
+    for (size_t a = 0; a < std::size(kAttributeWidths); ++a) {
+        py::array_t<uint8_t> attribute({voxels, py::ssize_t(kAttributeWidths[a])});
+        rows.attribute[a] = attribute.mutable_data();
         attributes.append(attribute);
-        first += width;
+    }
+    {
+        py::gil_scoped_release release;
+        evaluate_voxels(sorted, table, materials, grid, resolve_threads(num_threads), rows);
     }
     return py::make_tuple(coords, attributes);
 }

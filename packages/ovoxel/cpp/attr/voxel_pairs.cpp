@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <stdexcept>
 #include <utility>
 #ifdef _OPENMP
@@ -28,8 +29,9 @@ int clamp_cell(double position, double step, int cells) {
     return std::clamp(static_cast<int>(position / step), 0, cells - 1);
 }
 
-// Appends the voxels (with repeats) touched while scanning one triangle along depth axis `depth`.
-void scan_axis(const double tri[3][3], int depth, const Grid& grid, std::vector<Voxel>& out) {
+// Calls emit(voxel) for the voxels (with repeats) touched while scanning one triangle along depth axis `depth`.
+template <typename Emit>
+void scan_axis(const double tri[3][3], int depth, const Grid& grid, Emit&& emit) {
     const int across = (depth + 1) % 3, row = (depth + 2) % 3;
     std::array<Point, 3> p;
     for (int k = 0; k < 3; ++k) p[k] = {tri[k][across], tri[k][row], tri[k][depth]};
@@ -61,7 +63,7 @@ void scan_axis(const double tri[3][3], int depth, const Grid& grid, std::vector<
                         v[across] = i + di;
                         v[row] = j + dj;
                         v[depth] = k;
-                        out.push_back(v);
+                        emit(v);
                     }
                 }
             }
@@ -71,8 +73,9 @@ void scan_axis(const double tri[3][3], int depth, const Grid& grid, std::vector<
     scan_half(middle, last, p[2], p[1], p[0]);
 }
 
-// Scans triangles and appends each one's distinct voxels; repeats are dropped through a mark per cell of the
-// triangle's voxel box (reused between triangles), or by sorting when that box has over `max_marked_box` cells.
+// Scans triangles and appends each one's distinct voxels in first-touch order; repeats are dropped as they come
+// through a mark per cell of a box around the triangle (reused between triangles), or by sorting when that box has over
+// `max_marked_box` cells.
 class TriangleScanner {
 public:
     TriangleScanner(const Grid& grid, uint64_t max_marked_box) : grid_(grid), max_marked_box_(max_marked_box) {}
@@ -81,45 +84,65 @@ public:
         double tri[3][3];
         for (int v = 0; v < 3; ++v)
             for (int a = 0; a < 3; ++a) tri[v][a] = corners[3 * v + a];
-        raw_.clear();
-        for (int depth = 0; depth < 3; ++depth) scan_axis(tri, depth, grid_, raw_);
-        if (raw_.empty()) return;
-        Voxel low = raw_[0], high = raw_[0];
-        for (const Voxel& v : raw_) {
-            for (int a = 0; a < 3; ++a) {
-                low[a] = std::min(low[a], v[a]);
-                high[a] = std::max(high[a], v[a]);
-            }
+        // The cells of the corners' bounds and one more on each side: interpolated crossings may round past a corner.
+        int low[3];
+        uint64_t size[3];
+        for (int a = 0; a < 3; ++a) {
+            const double lo = std::min({tri[0][a], tri[1][a], tri[2][a]}) / grid_.step[a];
+            const double hi = std::max({tri[0][a], tri[1][a], tri[2][a]}) / grid_.step[a];
+            const double last = grid_.cells[a] - 1;
+            low[a] = int(std::clamp(lo - 1, 0.0, last));
+            size[a] = uint64_t(int(std::clamp(hi + 1, 0.0, last)) - low[a] + 1);
         }
-        const uint64_t size[3] = {uint64_t(high[0] - low[0] + 1), uint64_t(high[1] - low[1] + 1),
-                                  uint64_t(high[2] - low[2] + 1)};
         const uint64_t box = size[0] * size[1] * size[2];
         const size_t before = out.word.size();
         auto word = [&](const Voxel& v) { return grid_.key(v.data()) << out.triangle_bits | triangle; };
         if (box > max_marked_box_) {
-            for (const Voxel& v : raw_) out.word.push_back(word(v));
+            for (int depth = 0; depth < 3; ++depth)
+                scan_axis(tri, depth, grid_, [&](const Voxel& v) { out.word.push_back(word(v)); });
             std::sort(out.word.begin() + std::ptrdiff_t(before), out.word.end());
             out.word.erase(std::unique(out.word.begin() + std::ptrdiff_t(before), out.word.end()), out.word.end());
-        } else {
-            auto cell = [&](const Voxel& v) {
-                return (uint64_t(v[0] - low[0]) * size[1] + uint64_t(v[1] - low[1])) * size[2] + uint64_t(v[2] - low[2]);
-            };
-            if (marks_.size() < box) marks_.resize(box, 0);
-            for (const Voxel& v : raw_) {
-                if (marks_[cell(v)]) continue;
-                marks_[cell(v)] = 1;
-                out.word.push_back(word(v));
-            }
-            for (const Voxel& v : raw_) marks_[cell(v)] = 0;
+            return;
         }
+        if (marks_.size() < box) marks_.resize(box, 0);
+        touched_.clear();
+        for (int depth = 0; depth < 3; ++depth)
+            scan_axis(tri, depth, grid_, [&](const Voxel& v) {
+                const uint32_t cell = uint32_t(
+                    (uint64_t(v[0] - low[0]) * size[1] + uint64_t(v[1] - low[1])) * size[2] + uint64_t(v[2] - low[2]));
+                if (marks_[cell]) return;
+                marks_[cell] = 1;
+                touched_.push_back(cell);
+                out.word.push_back(word(v));
+            });
+        for (uint32_t cell : touched_) marks_[cell] = 0;
     }
 
 private:
     const Grid& grid_;
     const uint64_t max_marked_box_;
-    std::vector<Voxel> raw_;
     std::vector<uint8_t> marks_;
+    std::vector<uint32_t> touched_;  // marked cells of the current triangle
 };
+
+// Room for the pairs of triangles [first, last): about the grid lines their projected areas cross, plus a few voxels
+// per triangle, with slack (pages of unused capacity are never touched).
+size_t pair_capacity(const float* triangles, size_t first, size_t last, const Grid& grid) {
+    double lines = 0.0;
+    for (size_t f = first; f < last; ++f) {
+        const float* t = triangles + 9 * f;
+        double e0[3], e1[3];
+        for (int a = 0; a < 3; ++a) {
+            e0[a] = double(t[3 + a]) - t[a];
+            e1[a] = double(t[6 + a]) - t[a];
+        }
+        for (int a = 0; a < 3; ++a) {
+            const int u = (a + 1) % 3, v = (a + 2) % 3;
+            lines += 0.5 * std::abs(e0[u] * e1[v] - e0[v] * e1[u]) / (grid.step[u] * grid.step[v]);
+        }
+    }
+    return size_t(2.0 * (lines + double(last - first))) + 1024;
+}
 
 }  // namespace
 
@@ -134,8 +157,9 @@ VoxelPairs triangle_voxel_pairs(const float* triangles, size_t count, const Grid
 #pragma omp parallel for schedule(static, 1) num_threads(threads)
     for (int b = 0; b < blocks; ++b) {
         TriangleScanner scanner(grid, max_marked_box);
-        for (size_t f = count * size_t(b) / size_t(blocks); f < count * size_t(b + 1) / size_t(blocks); ++f)
-            scanner.add(triangles + 9 * f, uint32_t(f), parts[b]);
+        const size_t first = count * size_t(b) / size_t(blocks), last = count * size_t(b + 1) / size_t(blocks);
+        parts[b].word.reserve(pair_capacity(triangles, first, last, grid));
+        for (size_t f = first; f < last; ++f) scanner.add(triangles + 9 * f, uint32_t(f), parts[b]);
     }
     if (blocks == 1) return std::move(parts[0]);
     VoxelPairs all;
