@@ -53,3 +53,18 @@ def test_claim_rounds_pick_the_same_winners_as_the_torch_rounds():
         history.append((int(expected_winner.sum()), int(expected_undecided.sum())))
     assert history[0][0] > 5 and history[0][1] > 5 and history[-1][1] == 0  # several rounds had work to do
     assert history[-1][0] > history[0][0]
+
+
+def test_link_counts_match_the_torch_code_on_open_and_closed_parts():
+    v, f = sphere(2)
+    f = f[v[f].mean(axis=1)[:, 2] < 0.6]  # an open cap: boundary edges with a single opposite corner
+    f = np.concatenate([f, [[f[0, 0], f[0, 1], f[5, 2]]]])  # and a non-manifold fin (an edge with three faces)
+    faces = torch.from_numpy(f)
+    edges = port._edge_list(faces, len(v), torch.zeros(len(v), dtype=torch.bool))
+    order, start = port._csr(torch.cat([edges.u, edges.v]), len(v))
+    neighbours = torch.cat([edges.v, edges.u])[order]
+    u, v_end = torch.cat([edges.u, edges.v]), torch.cat([edges.v, edges.u])  # each edge from both ends
+    expected = port._link_counts(edges.keys, neighbours, start, u, v_end, len(v))
+    counts = simplify_triton.link_counts(*(x.to(DEVICE) for x in (edges.keys, neighbours, start, u, v_end)), len(v))
+    assert torch.equal(counts.cpu(), expected.to(torch.int32))
+    assert {1, 2, 3} <= set(expected.tolist())  # boundary, interior and fin edges

@@ -230,7 +230,8 @@ def geometry_benchmark():
 
 def test_rounds_wait_for_the_device_only_a_few_times(monkeypatch):
     # On CUDA, nonzero (boolean-mask indexing), item and bincount (twice) make the host wait, as does each batched
-    # size read-back (_fetch); counted here on CPU tensors through the benchmark's profiler helper.
+    # size read-back (_fetch); counted here on CPU tensors through the benchmark's profiler helper (on CUDA with Triton
+    # the link counts need no read-back: one fewer per round).
     calls = {"_edge_list": 0, "_fetch": 0}
 
     def counting(name, original):
@@ -245,7 +246,7 @@ def test_rounds_wait_for_the_device_only_a_few_times(monkeypatch):
     counts = geometry_benchmark().sync_profile(v, f, len(f) // 4, "cpu")
     rounds = calls["_edge_list"] - 1  # one more builds the initial quadrics
     waits = counts["aten::nonzero"] + counts["aten::item"] + 2 * counts["aten::bincount"] + calls["_fetch"]
-    assert rounds >= 5 and waits <= 7 * rounds + 10  # measured 88 in 14 rounds (11 once); before: ~75 per round
+    assert rounds >= 5 and waits <= 7 * rounds + 10  # measured 102 in 14 rounds (11 once); before: ~75 per round
 
 
 def test_geometry_benchmark_times_the_port_on_the_requested_device():

@@ -4,12 +4,14 @@ sends CUDA tensors here).
 Same algorithm and rules as the native ``meshkit.simplify``: rounds that cost every edge, take the cheapest as
 candidates and collapse together the legal ones whose face neighbourhoods do not overlap. The cheapest-first greedy
 choice among them is found in parallel by repeated local-minimum claims. Runs on tensors of any device (CPU tensors
-are how it is tested) and is deterministic there. Each round reads sizes back from the device only a few times (one
-transfer for the edge counts, one for the candidates' neighbourhood sizes, one per few claim rounds and one for the
-collapse count): boolean-mask indexing, ``bincount`` and ``repeat_interleave`` without a size all wait for the
-device, so the rounds use fixed-size masked operations and ``nonzero_static`` with sizes fetched together instead.
-Rows of 16 bytes or a multiple (quadrics, attribute pairs, opposite-corner pairs) are gathered with ``index_select``
-or kept as separate columns: CUDA torch copies such rows under ``tensor[index]`` with one thread block per row.
+are how it is tested) and is deterministic there.
+
+Boolean-mask indexing, ``bincount`` and ``repeat_interleave`` without a size make the host wait for the device, so
+the rounds use fixed-size masked operations and ``nonzero_static`` with sizes read back together: one transfer for
+the edge counts, one for the size of the candidates' face neighbourhoods (plus one for their edge neighbourhoods
+where the link condition runs as torch code), one per few claim rounds and one for the collapse count. Rows of 16
+bytes or a multiple (quadrics, attribute pairs, opposite-corner pairs) are gathered with ``index_select`` or kept as
+separate columns: CUDA torch copies such rows under ``tensor[index]`` with one thread block per row.
 """
 
 from __future__ import annotations
@@ -346,22 +348,15 @@ def _plan(state: _State, edges: _Edges, chosen: Any, points: Any, min_normal_cos
     kept, moving = torch.where(swap, v, u), torch.where(swap, u, v)
     both_open = state.boundary[u] & state.boundary[v]
     legal = ~state.locked[moving] & (count <= 2) & ((count == 2) ^ both_open)
-    # Link condition: count the neighbours w of u (other than v) with an edge (v, w).
+    # Link condition: the neighbours w of u (other than v) with an edge (v, w) are as many as the edge's faces.
     order, edge_start = _csr(torch.cat([edges.u, edges.v]), nv)
-    neighbours = torch.cat([edges.v, edges.u])[order]
-    degree = edge_start[u + 1] - edge_start[u]
+    legal &= _link_counts(edges.keys, torch.cat([edges.v, edges.u])[order], edge_start, u, v, nv) == count
+    # Faces around both ends: those without the other end must keep a sound normal after the move.
     order, face_start = _csr(state.faces.reshape(-1), nv)
     around = order // 3
     pair_end, pair_other = torch.cat([kept, moving]), torch.cat([moving, kept])
     valence = face_start[pair_end + 1] - face_start[pair_end]
-    links, entries = _fetch(degree.sum(), valence.sum())
-    owner, slot = _expand(edge_start[u], degree, links)
-    w, other = neighbours[slot], v[owner]
-    look = torch.minimum(w, other) * nv + torch.maximum(w, other)
-    found = edges.keys[torch.searchsorted(edges.keys, look).clamp_max(len(edges.keys) - 1)] == look
-    legal &= _count_by(owner, found & (w != other), n) == count
-    # Faces around both ends: those without the other end must keep a sound normal after the move.
-    entry, slot = _expand(face_start[pair_end], valence, entries)
+    entry, slot = _expand(face_start[pair_end], valence, *_fetch(valence.sum()))
     face = around[slot]
     tri = state.faces[face]
     owner = entry % n
@@ -377,6 +372,23 @@ def _plan(state: _State, edges: _Edges, chosen: Any, points: Any, min_normal_cos
     spans = stays & (tri == opposite[0, :, None]).any(1) & (tri == opposite[1, :, None]).any(1)
     legal &= _count_by(owner, spans, n) < 2
     return _Plan(kept, moving, points, count, legal, owner, face)
+
+
+def _link_counts(keys: Any, neighbours: Any, start: Any, u: Any, v: Any, nv: int) -> Any:
+    """Link condition counts: for each candidate edge (u, v), the neighbours w != v of u (``neighbours[start[u]:
+    start[u + 1]]``) that have an edge (v, w) among the sorted edge ``keys``. One Triton kernel on CUDA."""
+    import torch
+
+    if u.is_cuda and _has_triton():
+        from .gpu.simplify_triton import link_counts
+
+        return link_counts(keys, neighbours, start, u, v, nv)
+    degree = start[u + 1] - start[u]
+    owner, slot = _expand(start[u], degree, *_fetch(degree.sum()))
+    w, other = neighbours[slot], v[owner]
+    look = torch.minimum(w, other) * nv + torch.maximum(w, other)
+    found = keys[torch.searchsorted(keys, look).clamp_max(len(keys) - 1)] == look
+    return _count_by(owner, found & (w != other), len(u))
 
 
 def _normals(triangles: Any) -> Any:
