@@ -22,12 +22,13 @@ def test_placements_match_the_torch_code_on_curved_flat_and_locked_edges():
     edges = port._edge_list(faces, len(v), locked)
     expected_points, expected_cost = port._placements(state, edges.u, edges.v)
     on_device = [x.to(DEVICE) for x in (state.quadrics, state.positions, state.locked, edges.u, edges.v)]
-    points, cost = (x.cpu() for x in simplify_triton.edge_placements(*on_device))
+    points, cost, keys = (x.cpu() for x in simplify_triton.edge_placements(*on_device, len(v)))
     pinned = (locked[edges.u] | locked[edges.v]).numpy()
     fallback = np.isin(points.numpy(), v).all(1) | np.isclose(points.numpy(), (v[edges.u] + v[edges.v]) / 2).all(1)
     assert pinned.sum() > 10 and (fallback & ~pinned).sum() > 10  # every rule is exercised
     torch.testing.assert_close(points, expected_points, rtol=0, atol=1e-12)
     torch.testing.assert_close(cost, expected_cost, rtol=1e-9, atol=1e-12)  # errors near 0 cancel
+    assert torch.equal(keys, port._sort_keys(cost, edges.keys))  # the kernel's own costs, keyed as the torch code
 
 
 def test_claim_rounds_pick_the_same_winners_as_the_torch_rounds():

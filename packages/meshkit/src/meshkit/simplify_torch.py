@@ -253,16 +253,24 @@ def _minimisers(q: Any) -> tuple[Any, Any]:
     return points, (det.abs() > 1e-12 * scale**3) & points.isfinite().all(1)
 
 
-def _placements(state: _State, u: Any, v: Any) -> tuple[Any, Any]:
-    """(points, cost) of merging each v into u: the locked end where there is one, else the quadric minimiser when
-    well-posed and within two edge lengths of the midpoint, else the best of midpoint, u and v; cost >= 0. On CUDA
-    with Triton installed, one fused kernel computes the same."""
-    import torch
-
-    if state.positions.is_cuda and _has_triton():
+def _candidates(state: _State, edges: _Edges, listed: Any) -> tuple[Any, Any]:
+    """(points, sort keys) of the ``listed`` edges: their placements and ``_sort_keys`` of their costs; on CUDA with
+    Triton installed, one fused kernel computes both."""
+    u, v = edges.u[listed], edges.v[listed]
+    if u.is_cuda and _has_triton():
         from .gpu.simplify_triton import edge_placements
 
-        return edge_placements(state.quadrics, state.positions, state.locked, u, v)
+        points, _, keys = edge_placements(state.quadrics, state.positions, state.locked, u, v, len(state.positions))
+        return points, keys
+    points, cost = _placements(state, u, v)
+    return points, _sort_keys(cost, edges.keys[listed])
+
+
+def _placements(state: _State, u: Any, v: Any) -> tuple[Any, Any]:
+    """(points, cost) of merging each v into u: the locked end where there is one, else the quadric minimiser when
+    well-posed and within two edge lengths of the midpoint, else the best of midpoint, u and v; cost >= 0."""
+    import torch
+
     q = state.quadrics.index_select(0, u) + state.quadrics.index_select(0, v)
     pu, pv = state.positions[u], state.positions[v]
     mid = (pu + pv) / 2
@@ -313,8 +321,8 @@ def _collapse_to(state: _State, target: int, min_normal_cos: float, fraction: fl
         count = min(total, int(min(want, max(256.0, widen * fraction * total))))
         if count == 0:
             break
-        points, cost = _placements(state, edges.u[listed], edges.v[listed])
-        chosen = torch.argsort(_sort_keys(cost, edges.keys[listed]), stable=True)[:count]  # hashes may collide
+        points, keys = _candidates(state, edges, listed)
+        chosen = torch.argsort(keys, stable=True)[:count]  # hashes may collide
         plan = _plan(state, edges, listed[chosen], points[chosen], min_normal_cos)
         if not _apply(state, plan, live - target):
             if count == total:

@@ -1,8 +1,9 @@
 """Triton kernels for ``meshkit.simplify_torch``: edge collapse placements in one pass (per edge, the merged vertex
-position and its quadric error, by the same rules and float64 arithmetic as the torch code, which needs about a
-dozen (E, 10) temporaries per round for this), the link-condition counts of the candidates (one launch instead of
-about 20 torch operations over every candidate's neighbours) and the claim rounds of the independent set in four
-launches each instead of about 25 torch operations (integer logic only, so both give exactly the torch results).
+position, its quadric error and the candidate sort key, by the same rules and float64 arithmetic as the torch code,
+which needs about a dozen (E, 10) temporaries per round for this), the candidates' link-condition counts (one
+launch instead of about 20 torch operations over every candidate's neighbours) and the claim rounds of the
+independent set in four launches each instead of about 25 torch operations (integer logic only, so both give
+exactly the torch results).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import triton
 import triton.language as tl
 
 _BLOCK = 256
+_GOLDEN = 0x9E3779B97F4A7C15 - (1 << 64)  # simplify_torch's edge-hash multiplier (as int64)
 
 
 @triton.jit
@@ -29,8 +31,9 @@ def _pick(take, ax, ay, az, bx, by, bz):
     return tl.where(take, ax, bx), tl.where(take, ay, by), tl.where(take, az, bz)
 
 
-@triton.jit(do_not_specialize=["n"])  # the edge count changes every round
-def _placement_kernel(quadrics, positions, locked, u_ptr, v_ptr, points, costs, n, BLOCK: tl.constexpr):
+@triton.jit(do_not_specialize=["n", "nv"])  # the edge count changes every round
+def _placement_kernel(quadrics, positions, locked, u_ptr, v_ptr, points, costs, sort_keys, n, nv, GOLDEN: tl.constexpr,
+                      BLOCK: tl.constexpr):
     i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = i < n
     u = tl.load(u_ptr + i, mask=mask, other=0)
@@ -88,19 +91,26 @@ def _placement_kernel(quadrics, positions, locked, u_ptr, v_ptr, points, costs, 
     tl.store(points + 3 * i, x, mask=mask)
     tl.store(points + 3 * i + 1, y, mask=mask)
     tl.store(points + 3 * i + 2, z, mask=mask)
-    tl.store(costs + i, tl.maximum(cost, 0.0), mask=mask)
+    cost = tl.maximum(cost, 0.0)
+    tl.store(costs + i, cost, mask=mask)
+    # simplify_torch._sort_keys: cost as float32 bits (NaN and +inf as 3e38), then a hash of the edge key u * nv + v.
+    finite = tl.where((cost != cost) | (cost == float("inf")), 3e38, cost)
+    bits = tl.where(finite > 0, finite, 0.0).to(tl.float32).to(tl.int32, bitcast=True).to(tl.int64)
+    tl.store(sort_keys + i, (bits << 32) | (((u * nv + v) * GOLDEN) >> 32 & 0xFFFFFFFF), mask=mask)
 
 
-def edge_placements(quadrics: Any, positions: Any, locked: Any, u: Any, v: Any) -> tuple[Any, Any]:
-    """(points (E, 3), cost (E,)) of merging each ``v`` into ``u``: float64 ``quadrics`` (V, 10) and ``positions``
-    (V, 3), boolean ``locked`` (V,), int64 ends (E,), all contiguous on one device."""
+def edge_placements(quadrics: Any, positions: Any, locked: Any, u: Any, v: Any, nv: int) -> tuple[Any, Any, Any]:
+    """(points (E, 3), cost (E,), sort keys (E,) as ``simplify_torch._sort_keys`` makes them) of merging each ``v``
+    into ``u`` (u < v, ``nv`` vertices): float64 ``quadrics`` (V, 10) and ``positions`` (V, 3), boolean ``locked``
+    (V,), int64 ends (E,), all contiguous on one device."""
     n = len(u)
     points = torch.empty(n, 3, dtype=torch.float64, device=u.device)
     costs = torch.empty(n, dtype=torch.float64, device=u.device)
+    sort_keys = torch.empty(n, dtype=torch.int64, device=u.device)
     if n:
         _placement_kernel[(triton.cdiv(n, _BLOCK),)](quadrics, positions, locked.view(torch.uint8), u, v, points,
-                                                     costs, n, BLOCK=_BLOCK)
-    return points, costs
+                                                     costs, sort_keys, n, nv, GOLDEN=_GOLDEN, BLOCK=_BLOCK)
+    return points, costs, sort_keys
 
 
 @triton.jit(do_not_specialize=["n", "nv", "num_keys", "steps"])
