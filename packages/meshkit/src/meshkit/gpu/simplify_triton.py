@@ -96,7 +96,9 @@ def _placement_kernel(quadrics, positions, locked, u_ptr, v_ptr, points, costs, 
     # simplify_torch._sort_keys: cost as float32 bits (NaN and +inf as 3e38), then a hash of the edge key u * nv + v.
     finite = tl.where((cost != cost) | (cost == float("inf")), 3e38, cost)
     bits = tl.where(finite > 0, finite, 0.0).to(tl.float32).to(tl.int32, bitcast=True).to(tl.int64)
-    tl.store(sort_keys + i, (bits << 32) | (((u * nv + v) * GOLDEN) >> 32 & 0xFFFFFFFF), mask=mask)
+    mixed = ((u * nv + v) * GOLDEN) >> 32
+    low = mixed - ((mixed >> 32) << 32)  # its low 32 bits, 0 .. 2^32 - 1 (no literal whose type could vary)
+    tl.store(sort_keys + i, (bits << 32) | low, mask=mask)
 
 
 def edge_placements(quadrics: Any, positions: Any, locked: Any, u: Any, v: Any, nv: int) -> tuple[Any, Any, Any]:
