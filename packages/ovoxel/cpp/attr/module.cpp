@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -70,6 +71,30 @@ py::tuple pairs_binding(Array<float> triangles, std::array<double, 3> voxel_size
     return py::make_tuple(owners, coords);
 }
 
+// Texels of Stride bytes from images of the given channel counts, channels in image order, padding zeroed; texel by
+// texel, so the output is streamed through once (fixed-size copies for the usual 1 to 4 channels).
+template <int Stride>
+void interleave(const std::vector<const uint8_t*>& sources, const std::vector<int>& channels, size_t texels,
+                uint8_t* out) {
+    static constexpr uint8_t kZeros[Stride] = {};
+    for (size_t t = 0; t < texels; ++t, out += Stride) {
+        std::memcpy(out, kZeros, Stride);  // the padding; the channels overwrite the rest
+        uint8_t* dst = out;
+        for (size_t i = 0; i < sources.size(); ++i) {
+            const size_t width = size_t(channels[i]);
+            const uint8_t* src = sources[i] + t * width;
+            switch (width) {
+                case 1: dst[0] = src[0]; break;
+                case 2: std::memcpy(dst, src, 2); break;
+                case 3: std::memcpy(dst, src, 3); break;
+                case 4: std::memcpy(dst, src, 4); break;
+                default: std::memcpy(dst, src, width);
+            }
+            dst += width;
+        }
+    }
+}
+
 // One texture from same-size uint8 images, (H, W) or (H, W, C), their channels interleaved in list order.
 MipTexture make_texture(const std::vector<Array<uint8_t>>& images, int filter, int wrap) {
     if (images.empty()) throw std::invalid_argument("texture needs at least one image");
@@ -84,13 +109,14 @@ MipTexture make_texture(const std::vector<Array<uint8_t>>& images, int filter, i
     for (int c : channels) total += c;
     if (total < 1 || total > kMaxChannels) throw std::invalid_argument("texture must have 1 to 16 channels");
     const size_t texels = size_t(images[0].shape(0) * images[0].shape(1)), stride = size_t(texel_stride(total));
-    TextureLevel base{std::vector<uint8_t>(texels * stride), images[0].shape(0), images[0].shape(1)};
-    size_t offset = 0;
-    for (size_t i = 0; i < images.size(); ++i) {
-        const uint8_t* src = images[i].data();
-        const size_t width = size_t(channels[i]);
-        for (size_t t = 0; t < texels; ++t) std::copy(src + t * width, src + (t + 1) * width, &base.texels[t * stride + offset]);
-        offset += width;
+    TextureLevel base{TexelBuffer(texels * stride), images[0].shape(0), images[0].shape(1)};
+    std::vector<const uint8_t*> sources;
+    for (const auto& image : images) sources.push_back(image.data());
+    switch (stride) {
+        case 4: interleave<4>(sources, channels, texels, base.texels.data()); break;
+        case 8: interleave<8>(sources, channels, texels, base.texels.data()); break;
+        case 12: interleave<12>(sources, channels, texels, base.texels.data()); break;
+        default: interleave<16>(sources, channels, texels, base.texels.data()); break;
     }
     return MipTexture(std::move(base), total, filter, wrap);
 }

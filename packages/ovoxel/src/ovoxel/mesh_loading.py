@@ -41,7 +41,10 @@ class MeshPart:
 
 
 def _image(image, mode: str) -> np.ndarray | None:
-    return None if image is None else np.asarray(image.convert(mode), dtype=np.uint8)
+    """uint8 array of a PIL image in `mode` (converted only when it is in another mode: convert would copy it)."""
+    if image is None:
+        return None
+    return np.asarray(image if image.mode == mode else image.convert(mode), dtype=np.uint8)
 
 
 def _material_from_trimesh(visual) -> PbrMaterial:
@@ -69,20 +72,34 @@ def _material_from_trimesh(visual) -> PbrMaterial:
     return PbrMaterial()
 
 
+def _baked_instances(scene) -> list:
+    """(mesh moved to its instance position, its visual) for every mesh instance of a scene: Scene.dump's geometry,
+    with the visuals shared rather than copied (a copy decodes and duplicates every texture, used or not)."""
+    import trimesh
+
+    instances = []
+    for node in scene.graph.nodes_geometry:
+        transform, name = scene.graph[node]
+        source = scene.geometry[name]
+        if isinstance(source, trimesh.Trimesh):
+            instances.append((source.copy(include_visual=False).apply_transform(transform), source.visual))
+    return instances
+
+
 def _parts_from_trimesh(loaded) -> list[MeshPart]:
     import trimesh
 
-    meshes = loaded.dump() if isinstance(loaded, trimesh.Scene) else [loaded]
+    instances = _baked_instances(loaded) if isinstance(loaded, trimesh.Scene) else [(loaded, loaded.visual)]
     parts = []
-    for mesh in meshes:
+    for mesh, visual in instances:
         if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
             continue
-        uv = getattr(mesh.visual, "uv", None)
+        uv = getattr(visual, "uv", None)
         parts.append(MeshPart(
             vertices=np.asarray(mesh.vertices, np.float64), faces=np.asarray(mesh.faces, np.int64),
             vertex_normals=np.asarray(mesh.vertex_normals, np.float64),
             uv=None if uv is None or len(uv) != len(mesh.vertices) else np.asarray(uv, np.float64),
-            material=_material_from_trimesh(mesh.visual),
+            material=_material_from_trimesh(visual),
         ))
     return parts
 
