@@ -133,3 +133,14 @@ def test_cuda_unwrap_stays_on_the_device_and_equals_numpy():
     result = unwrap_uv(torch.from_numpy(vertices).cuda(), torch.from_numpy(faces).cuda(), texture_size=1024)
     assert result.uvs.device.type == "cuda" and result.faces.dtype == torch.int64
     assert_same_unwrap(*awkward_grid(), texture_size=64, device="cuda")
+
+
+def test_divide_rounds_once_like_numpy_on_every_device():
+    from meshkit.row_math import divide
+
+    values = np.random.default_rng(5).normal(size=1000)
+    np.testing.assert_array_equal(divide(values, 3), values / 3)
+    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        got = divide(torch.from_numpy(values).to(device), 3)
+        assert got.device.type == device
+        np.testing.assert_array_equal(got.cpu().numpy(), values / 3)

@@ -43,3 +43,11 @@ def unit_rows(xp: Any, rows: Any) -> Any:
     """(N, 3) rows divided by their length (``np.linalg.norm``'s arithmetic), zero rows kept at zero."""
     length = xp.sqrt(dot_rows(rows, rows))
     return rows / xp.where(length > 1e-300, length, 1e-300)[:, None]
+
+
+def divide(values: Any, divisor: float) -> Any:
+    """``values / divisor`` rounded once on every device: torch divides a CUDA tensor by a Python number through
+    its reciprocal (two roundings, measured on an H200), so torch tensors get a 0-d divisor tensor on their device."""
+    if isinstance(values, np.ndarray):
+        return values / divisor
+    return values / values.new_full((), float(divisor))

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _geometry
 from .mesh import face_normals
-from .row_math import cross_rows, dot_rows, pairwise_sums, unit_rows
+from .row_math import cross_rows, divide, dot_rows, pairwise_sums, unit_rows
 from .topology import edge_table
 from .validation import check_mesh, is_torch_tensor
 
@@ -115,7 +115,7 @@ def chart_coordinates(ops: ChartOps, vertices: Any, faces: Any, chart: Any, char
 def _align_principal_axes(ops: ChartOps, coords: Any, chart: Any, areas: Any) -> Any:
     """Rotate each chart so its area-weighted principal axis lies along u (tighter bounding boxes for packing)."""
     xp = ops.xp
-    centroid = (coords[:, 0] + coords[:, 1] + coords[:, 2]) / 3
+    centroid = divide(coords[:, 0] + coords[:, 1] + coords[:, 2], 3)
     sums = ops.chart_sum(xp.stack([areas, centroid[:, 0] * areas, centroid[:, 1] * areas], 1))
     first = sums[:, 1:] / xp.where(sums[:, 0] > 1e-300, sums[:, 0], 1e-300)[:, None]
     offset = centroid - first[chart]
@@ -205,7 +205,7 @@ def pack_layout(extent: np.ndarray, texture_size: int, gutter: int) -> tuple[flo
 def place_corners(flat: Any, low: Any, offsets: Any, corner_chart: Any, scale: float, texture_size: int) -> Any:
     """UVs of chart coordinates ``flat`` (3F, 2): inside its box of n texels a chart spans [0.5, n - 0.5] texel
     units, so the box edges hold no chart area."""
-    return ((flat - low[corner_chart]) * scale + offsets[corner_chart] + 0.5) / texture_size
+    return divide((flat - low[corner_chart]) * scale + offsets[corner_chart] + 0.5, texture_size)
 
 
 def pack_charts(coords: np.ndarray, chart: np.ndarray, texture_size: int, gutter: int) -> np.ndarray:
