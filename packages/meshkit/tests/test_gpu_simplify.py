@@ -69,3 +69,19 @@ def test_link_counts_match_the_torch_code_on_open_and_closed_parts():
     counts = simplify_triton.link_counts(*(x.to(DEVICE) for x in (edges.keys, neighbours, start, u, v_end)), len(v))
     assert torch.equal(counts.cpu(), expected.to(torch.int32))
     assert {1, 2, 3} <= set(expected.tolist())  # boundary, interior and fin edges
+
+
+def test_the_kernel_path_simplifies_like_the_torch_path(monkeypatch):
+    # Every kernel in its place in the rounds (on CPU tensors in the interpreter when there is no GPU).
+    v, f = sphere(2)
+    v = v * (1 + 0.1 * np.sin(5 * v[:, :1]))
+    f = f[v[f].mean(axis=1)[:, 2] < 0.6]  # with an open boundary
+    torch_path = port.simplify_torch(torch.from_numpy(v), torch.from_numpy(f), len(f) // 3, attributes=v[:, :1])
+    monkeypatch.setattr(port, "_triton_for", lambda tensor: True)
+    kernels = port.simplify_torch(torch.from_numpy(v).to(DEVICE), torch.from_numpy(f).to(DEVICE), len(f) // 3,
+                                  attributes=v[:, :1])
+    assert len(kernels.faces) == len(torch_path.faces) == len(f) // 3 - 1  # open: the target or one below
+    # Placements differ from the torch code's only by rounding, so the collapses are expected to agree here.
+    np.testing.assert_array_equal(kernels.vertex_source, torch_path.vertex_source)
+    assert torch.equal(kernels.faces.cpu(), torch_path.faces)
+    torch.testing.assert_close(kernels.vertices.cpu(), torch_path.vertices, rtol=0, atol=1e-12)

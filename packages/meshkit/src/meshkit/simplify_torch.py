@@ -257,7 +257,7 @@ def _candidates(state: _State, edges: _Edges, listed: Any) -> tuple[Any, Any]:
     """(points, sort keys) of the ``listed`` edges: their placements and ``_sort_keys`` of their costs; on CUDA with
     Triton installed, one fused kernel computes both."""
     u, v = edges.u[listed], edges.v[listed]
-    if u.is_cuda and _has_triton():
+    if _triton_for(u):
         from .gpu.simplify_triton import edge_placements
 
         points, _, keys = edge_placements(state.quadrics, state.positions, state.locked, u, v, len(state.positions))
@@ -288,6 +288,11 @@ def _placements(state: _State, u: Any, v: Any) -> tuple[Any, Any]:
     points = torch.where((lock_u | lock_v)[:, None], pinned, points)
     cost = torch.where(lock_u | lock_v, _evaluate(q, pinned), cost)
     return points, cost.clamp_min(0)
+
+
+def _triton_for(tensor: Any) -> bool:
+    """Whether the Triton kernels handle this tensor's data: it is on CUDA and Triton is installed."""
+    return tensor.is_cuda and _has_triton()
 
 
 @functools.cache
@@ -387,7 +392,7 @@ def _link_counts(keys: Any, neighbours: Any, start: Any, u: Any, v: Any, nv: int
     start[u + 1]]``) that have an edge (v, w) among the sorted edge ``keys``. One Triton kernel on CUDA."""
     import torch
 
-    if u.is_cuda and _has_triton():
+    if _triton_for(u):
         from .gpu.simplify_triton import link_counts
 
         return link_counts(keys, neighbours, start, u, v, nv)
@@ -416,7 +421,7 @@ def _independent(state: _State, plan: _Plan) -> Any:
     import torch
 
     n, nf = len(plan.kept), len(state.faces)
-    if plan.legal.is_cuda and _has_triton():
+    if _triton_for(plan.legal):
         from .gpu.simplify_triton import ClaimRounds
 
         claim_round = ClaimRounds(n, nf, plan.legal.device)
