@@ -101,15 +101,15 @@ struct Shard {
         sums.reserve(n);
     }
 
-    // The sums of voxel `key`, created on first touch; `position` is recorded when `ordered`.
-    VoxelSums& touch(Key key, uint64_t position, bool ordered) {
+    // Local index of voxel `key`, created on first touch; `position` is recorded when `ordered`.
+    uint32_t touch(Key key, uint64_t position, bool ordered) {
         const auto [local, fresh] = index.insert(key, uint32_t(keys.size()));
         if (fresh) {
             keys.push_back(key);
             if (ordered) first_touch.push_back(position);
             sums.emplace_back();
         }
-        return sums[local];
+        return local;
     }
 };
 
@@ -201,8 +201,8 @@ class DualGridBuilder {
                     const int s = int(e & 3);
                     const Crossing<Key>& x = chunk.crossings[index];
                     const int axis = int(x.tri_axis % 3);
-                    sh.touch(around(x.key, axis, s), (base + index) * 4 + s, true)
-                        .add_crossing(x.point, axis, s, tris[x.tri_axis / 3].q);
+                    sh.sums[sh.touch(around(x.key, axis, s), (base + index) * 4 + s, true)]
+                        .add_crossing(x.point, axis, s, tris[x.tri_axis / 3].q());
                 }
                 base += chunk.crossings.size();
             }
@@ -215,12 +215,16 @@ class DualGridBuilder {
 #pragma omp parallel for schedule(static, 1) num_threads(threads_)
         for (int c = 0; c < threads_; ++c) {
             chunks[c].to_shard.resize(threads_);
-            // One thread adds each face term at once (same order as filing it and applying the list); more file it.
+            // One thread adds each face term as found (same order as filing it and applying the list), the voxel's
+            // sums prefetched in a second ring; more threads file it.
+            PrefetchRing<Term> found_voxels;
+            auto add_term = [&](const Term& term) { add_scaled(shards_[0].sums[term.local].q, tris[term.source].q(), 1.0f); };
             auto use = [&](const std::pair<Key, uint32_t>& term) {
                 if (threads_ > 1) return file_term(term.first, term.second, chunks[c]);
-                ShardT& sh = shards_[0];
-                const uint32_t local = sh.index.find(term.first);
-                if (local != kMissing) add_scaled(sh.sums[local].q, tris[term.second].q, 1.0f);
+                const uint32_t local = shards_[0].index.find(term.first);
+                if (local == kMissing) return;
+                __builtin_prefetch(&shards_[0].sums[local]);
+                found_voxels.push({local, term.second}, add_term);
             };
             PrefetchRing<std::pair<Key, uint32_t>> ring;
             const auto [first, last] = span(c, tris.size());
@@ -245,8 +249,9 @@ class DualGridBuilder {
                         }
             }
             ring.drain(use);
+            found_voxels.drain(add_term);
         }
-        apply_terms(chunks, [&](uint32_t i) -> const Quadric& { return tris[i].q; }, 1.0f);
+        apply_terms(chunks, [&](uint32_t i) { return tris[i].q(); }, 1.0f);
     }
 
     void add_boundary(const std::vector<std::array<Vec3f, 2>>& edges, float weight) {
@@ -322,19 +327,26 @@ class DualGridBuilder {
         if (local != kMissing) chunk.to_shard[t].push_back({local, source});
     }
 
-    // One thread: every crossing event goes straight to the voxel (its hash slot prefetched kPrefetchAhead events
-    // ahead), in the order the parallel path applies them.
+    // One thread: every crossing event goes straight to its voxel, in the order the parallel path applies them,
+    // through two rings: the hash slot is prefetched while an event waits for its voxel's index, then the voxel's sums
+    // while it waits to be added.
     void add_crossings_serial(const std::vector<Triangle>& tris) {
         ShardT& sh = shards_[0];
         const size_t expected = expected_crossings(tris, g_.voxel);  // about one voxel per crossing
         sh.reserve(expected + expected / 16 + 64, false);
         struct Event {
-            Key voxel;
+            Key voxel;  // the voxel's key, then its local index
             float point[3];
             uint32_t tri;
             int axis, s;
         };
-        auto use = [&](const Event& e) { sh.touch(e.voxel, 0, false).add_crossing(e.point, e.axis, e.s, tris[e.tri].q); };
+        PrefetchRing<Event> found_voxels;
+        auto add = [&](const Event& e) { sh.sums[e.voxel].add_crossing(e.point, e.axis, e.s, tris[e.tri].q()); };
+        auto use = [&](Event e) {
+            e.voxel = sh.touch(e.voxel, 0, false);
+            __builtin_prefetch(&sh.sums[e.voxel]);
+            found_voxels.push(e, add);
+        };
         PrefetchRing<Event> ring;
         for (size_t i = 0; i < tris.size(); ++i)
             for (int ax = 0; ax < 3; ++ax)
@@ -347,6 +359,7 @@ class DualGridBuilder {
                     }
                 });
         ring.drain(use);
+        found_voxels.drain(add);
     }
 
     // Each shard adds weight * quadric(source) of its terms, chunk after chunk (input order).

@@ -22,16 +22,15 @@ inline void normalize3(const float v[3], float out[3]) {
     for (int k = 0; k < 3; ++k) out[k] = sq > 0.0f ? v[k] / std::sqrt(sq) : v[k];
 }
 
-// Plane quadric of a triangle: unit normal n of (b - a) x (c - b), plane (n, -n.a); q = outer product (row-major).
-inline void plane_quadric(const float a[3], const float b[3], const float c[3], float n[3], float q[4][4]) {
+// Plane of a triangle: unit normal n of (b - a) x (c - b) and offset -n.a; its quadric is the outer product of
+// (n, offset) with itself (row-major), formed in Triangle::q.
+inline void triangle_plane(const float a[3], const float b[3], const float c[3], float n[3], float& offset) {
     const float e0[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
     const float e1[3] = {c[0] - b[0], c[1] - b[1], c[2] - b[2]};
     const float cross[3] = {e0[1] * e1[2] - e0[2] * e1[1], e0[2] * e1[0] - e0[0] * e1[2],
                             e0[0] * e1[1] - e0[1] * e1[0]};
     normalize3(cross, n);
-    const float p[4] = {n[0], n[1], n[2], -dot3(n, a)};
-    for (int r = 0; r < 4; ++r)
-        for (int k = 0; k < 4; ++k) q[r][k] = p[r] * p[k];
+    offset = -dot3(n, a);
 }
 
 // Squared distance to the line through a and b as a quadric (row-major); false for a segment shorter than 1e-6.

@@ -29,10 +29,20 @@ struct Grid {
     int hi[3];
 };
 
+// A triangle's corners and plane. Its plane quadric is formed when needed rather than stored: that would nearly double
+// the size of the triangle list, which every pass streams through.
 struct Triangle {
     float p[3][3];
     float n[3];
-    Quadric q;
+    float offset;  // the plane is n.x + offset = 0
+
+    Quadric q() const {
+        const float h[4] = {n[0], n[1], n[2], offset};
+        Quadric out;
+        for (int r = 0; r < 4; ++r)
+            for (int c = r; c < 4; ++c) out[kSym[r][c]] = h[r] * h[c];
+        return out;
+    }
 };
 
 inline Triangle make_triangle(const float* a, const float* b, const float* c) {
@@ -42,9 +52,7 @@ inline Triangle make_triangle(const float* a, const float* b, const float* c) {
         t.p[1][k] = b[k];
         t.p[2][k] = c[k];
     }
-    float full[4][4];
-    qef::plane_quadric(a, b, c, t.n, full);
-    t.q = pack_quadric(full);
+    qef::triangle_plane(a, b, c, t.n, t.offset);
     return t;
 }
 
