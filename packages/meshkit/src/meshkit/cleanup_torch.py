@@ -14,7 +14,17 @@ from typing import Any
 import torch
 
 from .holes import _check_tensors
-from .topology_torch import component_roots, component_sums, edge_runs, face_links, half_edge_ends, rank_roots
+from .topology_torch import (
+    EdgeRuns,
+    component_roots,
+    component_sums,
+    edge_keys,
+    edge_runs,
+    face_links,
+    half_edge_ends,
+    next_corner,
+    rank_roots,
+)
 from .validation import check_positive
 
 _PACKED_LIMIT = 2**21  # vertex counts below this pack a face's three indices into one int64 sort key
@@ -30,12 +40,28 @@ def _checked(vertices: Any, faces: Any) -> tuple[torch.Tensor, torch.Tensor, tor
     return vertices, faces.long(), torch.float32 if dtype == torch.bfloat16 else dtype
 
 
-def _compact(vertices: torch.Tensor, faces: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Drop vertices no face uses, keeping the others in order (``cleanup._compact``)."""
-    used = torch.zeros(len(vertices), dtype=torch.bool, device=vertices.device)
-    used[faces.reshape(-1)] = True
+def _compact(vertices: torch.Tensor, faces: torch.Tensor, dtype: torch.dtype, keep: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the faces where ``keep`` (all when None), then drop the vertices no kept face uses, keeping the others
+    in order (``cleanup._compact``): one host read for both sizes."""
+    num_vertices = len(vertices)
+    corners = faces.reshape(-1)
+    if keep is not None:  # corners of dropped faces mark a spare slot
+        corners = torch.where(keep[:, None].expand(-1, 3).reshape(-1), corners, num_vertices)
+    used = torch.zeros(num_vertices + 1, dtype=torch.bool, device=vertices.device).scatter_(0, corners, True)
+    used = used[:num_vertices]
     new_index = torch.cumsum(used, 0) - 1
-    return vertices[used].to(dtype), new_index[faces]
+    if keep is None:
+        return vertices[used].to(dtype), new_index[faces]
+    num_faces, num_used = torch.stack([keep.sum(), used.sum()]).tolist()
+    kept = _rows_where(faces, keep, torch.cumsum(keep, 0) - 1, num_faces)
+    return _rows_where(vertices, used, new_index, num_used).to(dtype), new_index[kept]
+
+
+def _rows_where(rows: torch.Tensor, mask: torch.Tensor, place: torch.Tensor, count: int) -> torch.Tensor:
+    """``rows[mask]`` from each row's place among the kept ones and their known count (no host read)."""
+    out = rows.new_empty((count + 1, *rows.shape[1:]))
+    return out.index_copy_(0, torch.where(mask, place, count), rows)[:count]
 
 
 def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -90,28 +116,29 @@ def remove_duplicate_faces(vertices: Any, faces: Any, remove_opposite: bool = Fa
 
 def repair_non_manifold(vertices: Any, faces: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """``cleanup.repair_non_manifold`` on the tensors' device: the corners meeting across two-face edges are
-    joined into vertex copies by ``component_roots``, numbered by first corner as the native union-find does."""
+    joined into vertex copies by ``component_roots``, numbered by first corner as the native union-find does.
+
+    A repaired edge's half-edges all lie on one original edge (a vertex copy stands for one original vertex), so
+    only the edges of three or more half-edges are grouped again to find the faces that still crowd one."""
     vertices, faces, dtype = _checked(vertices, faces)
     runs = edge_runs(faces, len(vertices))
-    pair = runs.pair_positions()
-    h1, h2 = runs.order[pair], runs.order[pair + 1]
+    h1, h2 = runs.order[:-1], runs.order[1:]
     start, end = half_edge_ends(faces)
-    f1, c1, f2, c2 = h1 // 3, h1 % 3, h2 // 3, h2 % 3
     opposite = start[h1] == end[h2]
-    start_1, end_1 = 3 * f1 + c1, 3 * f1 + (c1 + 1) % 3
-    start_2 = torch.where(opposite, 3 * f2 + (c2 + 1) % 3, 3 * f2 + c2)
-    end_2 = torch.where(opposite, 3 * f2 + c2, 3 * f2 + (c2 + 1) % 3)
-    labels, first_corner = rank_roots(component_roots(3 * len(faces), torch.cat([start_1, end_1]),
+    paired = runs.pair_starts()  # elsewhere each corner is linked to itself (no host read for the pair count)
+    start_2 = torch.where(paired, torch.where(opposite, next_corner(h2), h2), h1)
+    end_2 = torch.where(paired, torch.where(opposite, h2, next_corner(h2)), next_corner(h1))
+    labels, first_corner = rank_roots(component_roots(3 * len(faces), torch.cat([h1, next_corner(h1)]),
                                                       torch.cat([start_2, end_2])))
     new_vertices = vertices[faces.reshape(-1)[first_corner]]
     new_faces = labels.reshape(-1, 3)
-    runs = edge_runs(new_faces, len(first_corner))
-    third = runs.rank() >= 2
-    if bool(third.any()):  # an edge still has more than two faces: faces holding its third-or-later half-edge go
-        drop = torch.zeros(len(new_faces), dtype=torch.long, device=faces.device)
-        drop.scatter_add_(0, runs.order // 3, third.long())
-        new_faces = new_faces[drop == 0]
-    return _compact(new_vertices, new_faces, dtype)
+    crowded = runs.order[torch.nonzero(runs.count >= 3).squeeze(1)]  # by original edge, then half-edge
+    if len(crowded) == 0:  # every copy is used: nothing to compact
+        return new_vertices.to(dtype), new_faces
+    again = EdgeRuns.of_keys(edge_keys(labels[crowded], labels[next_corner(crowded)], len(first_corner)), crowded)
+    keep = torch.ones(len(faces), dtype=torch.bool, device=faces.device)
+    keep.scatter_(0, again.order[again.rank() >= 2] // 3, False)  # faces holding a third-or-later half-edge
+    return _compact(new_vertices, new_faces, dtype, keep)
 
 
 def remove_small_components(vertices: Any, faces: Any, min_area: float | None = None, min_faces: int | None = None
@@ -128,7 +155,7 @@ def remove_small_components(vertices: Any, faces: Any, min_area: float | None = 
         small |= component_sums(roots, face_areas(vertices, faces)) < area_limit
     if face_limit is not None:
         small |= component_sums(roots, torch.ones_like(roots)) < face_limit
-    return _compact(vertices, faces[~small[roots]], dtype)
+    return _compact(vertices, faces, dtype, ~small[roots])
 
 
 def unify_orientation(vertices: Any, faces: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,11 +167,12 @@ def unify_orientation(vertices: Any, faces: Any) -> tuple[torch.Tensor, torch.Te
     on the walk's order: such meshes go through the native code on the CPU."""
     vertices, faces, dtype = _checked(vertices, faces)
     runs = edge_runs(faces, len(vertices))
-    pair = runs.pair_positions()
-    h1, h2 = runs.order[pair], runs.order[pair + 1]
+    h1, h2 = runs.order[:-1], runs.order[1:]
+    paired = runs.pair_starts()  # elsewhere each state is linked to itself (no host read for the pair count)
     start, _ = half_edge_ends(faces)
-    same = (start[h1] == start[h2]).long()
-    a, b = 2 * (h1 // 3), 2 * (h2 // 3)
+    same = (paired & (start[h1] == start[h2])).long()
+    a = 2 * (h1 // 3)
+    b = torch.where(paired, 2 * (h2 // 3), a)
     roots = component_roots(2 * len(faces), torch.cat([a, a + 1]), torch.cat([b + same, b + 1 - same]))
     state = roots[0::2]
     if bool((state == roots[1::2]).any()):

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .gpu import cuda_device
+
 _CHECK_EVERY = 2  # component rounds between convergence checks (each check is one host sync)
 
 
@@ -19,14 +21,29 @@ class EdgeRuns:
     first: torch.Tensor  # (3F,) bool: the position starts a run (a new edge)
     count: torch.Tensor  # (3F,) half-edges on the edge of each sorted position
 
+    @classmethod
+    def of_keys(cls, keys: torch.Tensor, items: torch.Tensor | None = None) -> EdgeRuns:
+        """Runs of equal int64 ``keys``, each run's ``items`` (default: the key positions) in their given order."""
+        keys, order = torch.sort(keys, stable=True)
+        first = torch.ones_like(keys, dtype=torch.bool)
+        first[1:] = keys[1:] != keys[:-1]
+        run = torch.cumsum(first, 0) - 1
+        count = torch.zeros_like(keys).scatter_add_(0, run, torch.ones_like(keys))[run]
+        return cls(order if items is None else items[order], first, count)
+
     def rank(self) -> torch.Tensor:
         """Place of each sorted position within its run (0 for the first half-edge of an edge)."""
         position = torch.arange(len(self.order), device=self.order.device)
         return position - torch.cummax(torch.where(self.first, position, 0), 0).values
 
+    def pair_starts(self) -> torch.Tensor:
+        """(3F - 1,) bool: the sorted position starts a run of exactly two half-edges (an edge two faces share),
+        whose second half-edge is at the next position."""
+        return self.first[:-1] & (self.count[:-1] == 2)
+
     def pair_positions(self) -> torch.Tensor:
         """Sorted positions starting the runs of exactly two half-edges (edges two faces share), increasing."""
-        return torch.nonzero(self.first & (self.count == 2)).squeeze(1)
+        return torch.nonzero(self.pair_starts()).squeeze(1)
 
 
 def half_edge_ends(faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,12 +54,17 @@ def half_edge_ends(faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def edge_runs(faces: torch.Tensor, num_vertices: int) -> EdgeRuns:
     """Group the half-edges of int64 ``faces`` by undirected edge (an edge {a, a} for faces repeating a)."""
     start, end = half_edge_ends(faces)
-    keys, order = torch.sort(torch.minimum(start, end) * num_vertices + torch.maximum(start, end), stable=True)
-    first = torch.ones_like(keys, dtype=torch.bool)
-    first[1:] = keys[1:] != keys[:-1]
-    run = torch.cumsum(first, 0) - 1
-    count = torch.zeros_like(keys).scatter_add_(0, run, torch.ones_like(keys))[run]
-    return EdgeRuns(order, first, count)
+    return EdgeRuns.of_keys(edge_keys(start, end, num_vertices))
+
+
+def edge_keys(start: torch.Tensor, end: torch.Tensor, num_vertices: int) -> torch.Tensor:
+    """Undirected key ``min * num_vertices + max`` of the int64 edges (start, end)."""
+    return torch.minimum(start, end) * num_vertices + torch.maximum(start, end)
+
+
+def next_corner(half_edge: torch.Tensor) -> torch.Tensor:
+    """Half-edge (corner) after each ``3 * face + corner`` in its face: the one starting where it ends."""
+    return torch.where(half_edge % 3 == 2, half_edge - 2, half_edge + 1)
 
 
 def face_links(runs: EdgeRuns) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,7 +80,12 @@ def component_roots(num_nodes: int, a: torch.Tensor, b: torch.Tensor) -> torch.T
     Parent pointers hooked towards smaller grandparents across every edge and shortened by pointer jumping (the
     FastSV rounds); pointers only ever decrease and stay inside their component, so when every edge joins equal
     pointers and every pointer is a root, each root is its component's smallest node. Converges in a number of
-    rounds that grows with the log of the component diameter, checked every ``_CHECK_EVERY`` rounds."""
+    rounds that grows with the log of the component diameter, checked every ``_CHECK_EVERY`` rounds. CUDA tensors
+    go to the Triton union-find of ``gpu.components_triton`` when Triton is installed (same labels, no sync)."""
+    if cuda_device(a) is not None:
+        from .gpu.components_triton import component_roots as union_find
+
+        return union_find(num_nodes, a, b)
     parent = torch.arange(num_nodes, device=a.device)
     if a.numel() == 0:
         return parent
