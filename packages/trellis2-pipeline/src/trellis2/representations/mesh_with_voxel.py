@@ -81,7 +81,8 @@ class MeshWithVoxel:
         self._edit_geometry(lambda vertices, faces: meshkit.fill_holes(vertices, faces, max_hole_perimeter))
 
     def simplify(self, target: int = 1_000_000, **options: Any) -> None:
-        """Reduce the mesh to about `target` faces in place (quadric edge collapse in meshkit, on the CPU)."""
+        """Reduce the mesh to about `target` faces in place (meshkit's quadric edge collapse: on the GPU for a CUDA
+        mesh, natively on the CPU otherwise)."""
         if target < 1:
             raise ValueError(f"simplify target must be a positive face count, got {target!r}")
         if self.faces.shape[0] <= target:
