@@ -136,9 +136,9 @@ def repair_non_manifold(vertices: Any, faces: Any) -> tuple[torch.Tensor, torch.
     if len(crowded) == 0:  # every copy is used: nothing to compact
         return new_vertices.to(dtype), new_faces
     again = EdgeRuns.of_keys(edge_keys(labels[crowded], labels[next_corner(crowded)], len(first_corner)), crowded)
-    keep = torch.ones(len(faces), dtype=torch.bool, device=faces.device)
-    keep.scatter_(0, again.order[again.rank() >= 2] // 3, False)  # faces holding a third-or-later half-edge
-    return _compact(new_vertices, new_faces, dtype, keep)
+    crowding = torch.where(again.rank() >= 2, again.order // 3, len(faces))  # faces holding a third half-edge
+    drop = torch.zeros(len(faces) + 1, dtype=torch.bool, device=faces.device).scatter_(0, crowding, True)
+    return _compact(new_vertices, new_faces, dtype, ~drop[:-1])
 
 
 def remove_small_components(vertices: Any, faces: Any, min_area: float | None = None, min_faces: int | None = None
