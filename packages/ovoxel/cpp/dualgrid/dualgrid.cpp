@@ -553,6 +553,7 @@ py::tuple build_dual_grid(const Grid& g, int threads, const float* v, const int3
 
 py::tuple mesh_to_dual_grid(py::array_t<float, py::array::c_style | py::array::forcecast> vertices,
                             py::array_t<int32_t, py::array::c_style | py::array::forcecast> faces,
+                            std::array<float, 3> box_min, std::array<float, 3> box_max,
                             std::array<float, 3> voxel_size, std::array<int, 3> grid_size, float face_weight,
                             float boundary_weight, float regularization_weight, int num_threads) {
     if (vertices.ndim() != 2 || vertices.shape(1) != 3) throw std::invalid_argument("vertices must be [V, 3]");
@@ -560,10 +561,19 @@ py::tuple mesh_to_dual_grid(py::array_t<float, py::array::c_style | py::array::f
     for (int k = 0; k < 3; ++k)
         if (grid_size[k] < 1 || grid_size[k] >= KeyBits<uint64_t>::kMaxCells)
             throw std::invalid_argument("grid size must lie in [1, 2^21)");
-    const float* v = vertices.data();
     const int32_t* f = faces.data();
     const size_t nf = faces.shape(0);
     const py::ssize_t nv = vertices.shape(0);
+    // Vertices relative to the box's minimum (float32 differences) and whether any lies outside the box.
+    std::vector<float> shifted(3 * size_t(nv));
+    bool outside = false;
+    for (size_t i = 0; i < size_t(nv); ++i)
+        for (int k = 0; k < 3; ++k) {
+            const float x = vertices.data()[3 * i + k];
+            outside |= x < box_min[k] || x > box_max[k];
+            shifted[3 * i + k] = x - box_min[k];
+        }
+    const float* v = shifted.data();
     for (size_t i = 0; i < 3 * nf; ++i)
         if (f[i] < 0 || f[i] >= nv) throw std::invalid_argument("face index out of range");
 #ifdef _OPENMP
@@ -574,15 +584,17 @@ py::tuple mesh_to_dual_grid(py::array_t<float, py::array::c_style | py::array::f
     const Grid g{{voxel_size[0], voxel_size[1], voxel_size[2]}, {0, 0, 0}, {grid_size[0], grid_size[1], grid_size[2]}};
     const bool small = *std::max_element(grid_size.begin(), grid_size.end()) <= KeyBits<uint32_t>::kMaxCells;
     auto build = small ? build_dual_grid<uint32_t> : build_dual_grid<uint64_t>;
-    return build(g, threads, v, f, nf, size_t(nv), face_weight, boundary_weight, regularization_weight);
+    const py::tuple grid = build(g, threads, v, f, nf, size_t(nv), face_weight, boundary_weight, regularization_weight);
+    return py::make_tuple(grid[0], grid[1], grid[2], outside);
 }
 
 }  // namespace
 
 PYBIND11_MODULE(_dualgrid, m) {
     m.doc() = "Mesh to flexible dual grid conversion (QEF dual vertices, edge-crossing flags).";
-    m.def("mesh_to_dual_grid", &mesh_to_dual_grid, py::arg("vertices"), py::arg("faces"), py::arg("voxel_size"),
-          py::arg("grid_size"), py::arg("face_weight"), py::arg("boundary_weight"), py::arg("regularization_weight"),
-          py::arg("num_threads") = 0,
-          "Vertices already shifted by aabb.min; returns (coords int32, dual vertices float32, intersected bool).");
+    m.def("mesh_to_dual_grid", &mesh_to_dual_grid, py::arg("vertices"), py::arg("faces"), py::arg("box_min"),
+          py::arg("box_max"), py::arg("voxel_size"), py::arg("grid_size"), py::arg("face_weight"),
+          py::arg("boundary_weight"), py::arg("regularization_weight"), py::arg("num_threads") = 0,
+          "Returns (coords int32, dual vertices float32 relative to box_min, intersected bool, whether any vertex lies "
+          "outside the box).");
 }

@@ -28,7 +28,9 @@ SPLIT_13 = np.array([0, 1, 3, 3, 1, 2])
 
 
 def _checked_mesh(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
-    v = to_numpy(vertices, np.float64)
+    """float32 vertices and int32 faces after the checks (float32 input is checked as is: widening adds nothing)."""
+    v = to_numpy(vertices)
+    v = v if v.dtype == np.float32 else v.astype(np.float64)
     f = to_numpy(faces)
     if v.ndim != 2 or v.shape[1] != 3:
         raise ValueError(f"vertices must have shape [V, 3], got {list(v.shape)}")
@@ -42,7 +44,7 @@ def _checked_mesh(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"faces must hold integer indices, got {f.dtype}")
     if f.min() < 0 or f.max() >= len(v):
         raise ValueError(f"face indices must lie in [0, {len(v)}), got range [{f.min()}, {f.max()}]")
-    return v.astype(np.float32), f.astype(np.int32)
+    return v.astype(np.float32, copy=False), f.astype(np.int32, copy=False)
 
 
 def mesh_to_flexible_dual_grid(vertices, faces, grid_size=None, voxel_size=None, aabb=None, face_weight: float = 1.0,
@@ -55,12 +57,11 @@ def mesh_to_flexible_dual_grid(vertices, faces, grid_size=None, voxel_size=None,
         aabb = fit_aabb(v, grid_size, voxel_size)
     box, vs, gs = resolve_grid(to_numpy(aabb), None if grid_size is None else to_numpy(grid_size),
                                None if voxel_size is None or grid_size is not None else to_numpy(voxel_size))
-    if np.any(v < box[0]) or np.any(v > box[1]):
+    coords, duals, flags, outside = _dualgrid.mesh_to_dual_grid(
+        v, f, box[0].tolist(), box[1].tolist(), vs.tolist(), gs.tolist(), float(face_weight), float(boundary_weight),
+        float(regularization_weight), int(num_threads))
+    if outside:
         warnings.warn("mesh extends outside the given aabb; geometry outside it is clipped", stacklevel=2)
-    shifted = (v - box[0]).astype(np.float32)
-    coords, duals, flags = _dualgrid.mesh_to_dual_grid(shifted, f, vs.tolist(), gs.tolist(), float(face_weight),
-                                                       float(boundary_weight), float(regularization_weight),
-                                                       int(num_threads))
     return like(vertices, coords, duals, flags)
 
 
