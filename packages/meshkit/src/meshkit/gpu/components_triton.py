@@ -1,9 +1,9 @@
 """Triton connected components for ``meshkit.topology_torch`` (ECL-CC style): every node's parent starts at its
 smallest smaller neighbour, one pass over the edges hooks roots onto smaller roots by compare-and-swap (a lock-free
 union-find whose finds re-point each node they pass at its grandparent, so that walkers running side by side
-shorten long chains like pointer jumping), and a last pass finds every node's root. Parents only
-ever move to smaller nodes of the same component, so each root is its component's smallest node: the labels equal
-the FastSV ones of the torch code, whatever order the atomics land in, in three launches and no host sync.
+shorten long chains like pointer jumping), and a last pass finds every node's root. Parents only ever move to
+smaller nodes of the same component, so each root is its component's smallest node: the labels equal the FastSV
+ones of the torch code, whatever order the atomics land in, in three launches and no host sync.
 """
 
 from __future__ import annotations
