@@ -2,17 +2,17 @@
 tensors here, it must give the same vertices and faces, in the same order."""
 
 import meshkit.remesh
-import meshkit.remesh_torch
 import numpy as np
 import pytest
 from mesh_checks import combine, is_closed_manifold, load_asset, sphere
 from meshkit import BVH, remesh_narrow_band_dc
-from meshkit.remesh_torch import SOUND, remesh_on_device
 from meshkit.topology import face_components
 from test_holes_reference import damaged_torus
 from test_remesh import grid_for
 
 torch = pytest.importorskip("torch")
+import meshkit.remesh_torch  # noqa: E402 - needs torch
+from meshkit.remesh_torch import SOUND, remesh_on_device  # noqa: E402
 
 
 def both(vertices, faces, resolution, band=1.0, project_back=0.0):
