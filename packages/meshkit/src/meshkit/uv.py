@@ -36,12 +36,20 @@ class UVUnwrap(NamedTuple):
 
 class ChartOps(NamedTuple):
     """What the shared chart arithmetic needs from a backend: its array module, per-chart sums of per-face rows in
-    a fixed order, per-chart "any" of per-face flags, and the six axis directions (6, 3) on its device."""
+    a fixed order, per-chart "any" of per-face flags, per-chart minima and maxima of per-face rows, the six axis
+    directions (6, 3) and the (cos, sin) of ``TURNS`` (8, 2) on its device."""
 
     xp: Any
     chart_sum: Callable[[Any], Any]
     chart_any: Callable[[Any], Any]
+    chart_min: Callable[[Any], Any]
+    chart_max: Callable[[Any], Any]
     axes: Any
+    turns: Any
+
+
+# Turns tried on top of the principal axes, as (cos, sin): eighths of a right angle.
+TURNS = np.stack([np.cos(np.arange(8) * (np.pi / 16)), np.sin(np.arange(8) * (np.pi / 16))], 1)
 
 
 def sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
@@ -109,7 +117,27 @@ def chart_coordinates(ops: ChartOps, vertices: Any, faces: Any, chart: Any, char
     mean = xp.where(bad[:, None], ops.axes[chart_axis], mean)
     u_axis, v_axis = _plane_bases(xp, mean)
     coords = xp.stack([dot_rows(corners, u_axis[chart][:, None]), dot_rows(corners, v_axis[chart][:, None])], -1)
-    return _align_principal_axes(ops, coords, chart, 0.5 * xp.sqrt(dot_rows(weighted, weighted)))
+    coords = _align_principal_axes(ops, coords, chart, 0.5 * xp.sqrt(dot_rows(weighted, weighted)))
+    return _tighten_boxes(ops, coords, chart)
+
+
+def _turn(xp: Any, coords: Any, cos: Any, sin: Any) -> Any:
+    return xp.stack([coords[..., 0] * cos + coords[..., 1] * sin, -coords[..., 0] * sin + coords[..., 1] * cos], -1)
+
+
+def _tighten_boxes(ops: ChartOps, coords: Any, chart: Any) -> Any:
+    """Turn each chart by the one of ``TURNS`` (eighths of a right angle) that gives it the smallest axis-aligned
+    bounding box: principal axes alone leave square-ish charts at any angle, boxes up to twice their area."""
+    xp = ops.xp
+    areas = []
+    for cos, sin in TURNS.tolist():
+        turned = _turn(xp, coords, cos, sin)
+        low = ops.chart_min(xp.minimum(xp.minimum(turned[:, 0], turned[:, 1]), turned[:, 2]))
+        high = ops.chart_max(xp.maximum(xp.maximum(turned[:, 0], turned[:, 1]), turned[:, 2]))
+        extent = high - low
+        areas.append(extent[:, 0] * extent[:, 1])
+    turn = ops.turns[xp.argmin(xp.stack(areas, 1), 1)][chart]
+    return _turn(xp, coords, turn[:, 0:1], turn[:, 1:2])
 
 
 def _align_principal_axes(ops: ChartOps, coords: Any, chart: Any, areas: Any) -> Any:
@@ -128,7 +156,7 @@ def _align_principal_axes(ops: ChartOps, coords: Any, chart: Any, areas: Any) ->
     isotropic = xp.abs(y) + xp.abs(x) <= noise
     cos, sin = half_angle(xp, xp.where(xp.abs(y) <= noise, 0.0, y), xp.where(isotropic, 1.0, x))
     cos, sin = cos[chart, None], sin[chart, None]
-    return xp.stack([coords[..., 0] * cos + coords[..., 1] * sin, -coords[..., 0] * sin + coords[..., 1] * cos], -1)
+    return _turn(xp, coords, cos, sin)
 
 
 def half_angle(xp: Any, y: Any, x: Any) -> tuple[Any, Any]:
@@ -148,8 +176,13 @@ def half_angle(xp: Any, y: Any, x: Any) -> tuple[Any, Any]:
 
 
 def _numpy_ops(chart: np.ndarray, num_charts: int) -> ChartOps:
+    # Every chart has faces: minima and maxima reduce each chart's run of faces in chart order.
+    order = np.argsort(chart, kind="stable")
+    starts = np.searchsorted(chart[order], np.arange(num_charts))
     return ChartOps(np, lambda values: pairwise_sums(chart, values, num_charts),
-                    lambda flags: np.bincount(chart[flags], minlength=num_charts) > 0, _AXES)
+                    lambda flags: np.bincount(chart[flags], minlength=num_charts) > 0,
+                    lambda values: np.minimum.reduceat(values[order], starts, axis=0),
+                    lambda values: np.maximum.reduceat(values[order], starts, axis=0), _AXES, TURNS)
 
 
 def project_charts(vertices: np.ndarray, faces: np.ndarray, chart: np.ndarray, chart_axis: np.ndarray) -> np.ndarray:

@@ -32,7 +32,7 @@ def _sqrt(values: torch.Tensor) -> torch.Tensor:
 
 # The array namespace ``uv``'s shared row arithmetic gets for tensors.
 TORCH_XP = SimpleNamespace(stack=torch.stack, where=torch.where, sqrt=_sqrt, abs=torch.abs, maximum=torch.maximum,
-                      concatenate=torch.cat)
+                           minimum=torch.minimum, argmin=torch.argmin, concatenate=torch.cat)
 
 
 class SegmentSums:
@@ -114,7 +114,14 @@ def _chart_ops(chart: torch.Tensor, num_charts: int) -> uv.ChartOps:
         return torch.zeros(num_charts, dtype=torch.long, device=chart.device).scatter_reduce_(
             0, chart, flags.long(), "amax") > 0
 
-    return uv.ChartOps(TORCH_XP, sums, chart_any, torch.as_tensor(uv._AXES, device=chart.device))
+    def chart_extreme(values: torch.Tensor, reduce: str) -> torch.Tensor:
+        index = chart.view((-1,) + (1,) * (values.ndim - 1)).expand_as(values)
+        return values.new_zeros((num_charts,) + values.shape[1:]).scatter_reduce_(0, index, values, reduce,
+                                                                                 include_self=False)
+
+    return uv.ChartOps(TORCH_XP, sums, chart_any, lambda values: chart_extreme(values, "amin"),
+                       lambda values: chart_extreme(values, "amax"), torch.as_tensor(uv._AXES, device=chart.device),
+                       torch.as_tensor(uv.TURNS, device=chart.device))
 
 
 def unwrap_uv_torch(vertices: Any, faces: Any, texture_size: int = 1024, gutter: int = 2) -> uv.UVUnwrap:
