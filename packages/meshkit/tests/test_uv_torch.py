@@ -1,5 +1,5 @@
 """The torch unwrap (uv_torch) against the numpy path: same charts, faces and UVs bit for bit on CPU tensors, its
-fixed-order sums, the half-angle rotation, the one-search-per-shelf packing, errors; CUDA when available."""
+fixed-order sums, the half-angle rotation, the skyline packing, errors; CUDA when available."""
 
 import numpy as np
 import pytest
@@ -80,35 +80,52 @@ def test_half_angle_matches_trigonometry():
     np.testing.assert_array_equal(torch_sin.numpy(), sin)
 
 
-def greedy_shelves(sizes: np.ndarray, gutter: int, texture_size: int) -> np.ndarray | None:
-    """The shelf packer box by box (the reference for the one-search-per-shelf version)."""
-    offsets = np.zeros_like(sizes)
-    x = y = gutter
-    shelf_height = 0
-    for index in np.argsort(-sizes[:, 1], kind="stable"):
-        width, height = sizes[index]
-        if x + width + gutter > texture_size:
-            x, y, shelf_height = gutter, y + shelf_height + gutter, 0
-        if x + width + gutter > texture_size or y + height + gutter > texture_size:
-            return None
-        offsets[index] = (x, y)
-        x += width + gutter
-        shelf_height = max(shelf_height, height)
-    return offsets
+def assert_boxes_apart(sizes: np.ndarray, offsets: np.ndarray, turned: np.ndarray, gutter: int, size: int) -> None:
+    """Every box (turned ones with width and height swapped) inside the border gutter and ``gutter`` texels from
+    every other box along x or y."""
+    dims = np.where(turned[:, None], sizes[:, ::-1], sizes)
+    low, high = offsets, offsets + dims
+    assert (low >= gutter).all() and (high + gutter <= size).all()
+    apart = ((low[:, None] >= high[None] + gutter) | (low[None] >= high[:, None] + gutter)).any(-1)
+    np.fill_diagonal(apart, True)
+    assert apart.all()
 
 
-def test_shelf_pack_places_boxes_as_the_greedy_loop():
+def test_skyline_pack_keeps_boxes_apart_and_inside():
     rng = np.random.default_rng(5)
     placed = 0
     for _ in range(300):
-        sizes = rng.integers(1, 60, size=(int(rng.integers(1, 200)), 2))
+        count = int(rng.integers(1, 200))
+        sizes = rng.integers(1, 40, size=(count, 2)) * rng.integers(1, 3, size=(count, 1))  # a few large boxes
         gutter, size = int(rng.integers(0, 4)), int(rng.integers(16, 400))
-        expected, offsets = greedy_shelves(sizes, gutter, size), uv._shelf_pack(sizes, gutter, size)
-        assert (expected is None) == (offsets is None)
-        if expected is not None:
-            np.testing.assert_array_equal(offsets, expected)
+        result = uv.skyline_pack(sizes, gutter, size)
+        if result is not None:
+            assert_boxes_apart(sizes, *result, gutter, size)
+            short = sizes.min(1) + gutter < size // 32  # not placed alone: laid flat
+            np.testing.assert_array_equal(result[1][short], sizes[short, 1] > sizes[short, 0])
             placed += 1
+        else:  # fails only where the boxes with their gutters would take over half the texture, or one cannot fit
+            assert ((sizes + gutter).prod(1).sum() > 0.5 * (size - gutter) ** 2 or
+                    (sizes.max(1) + 2 * gutter > size).any())
     assert 30 < placed < 270  # both outcomes exercised
+
+
+def test_skyline_pack_tiles_a_texture_exactly():
+    # Rows of 62 + 30, 30 + 62 and 30 + 30 + 30 texels, all 30 tall, fill a 98^2 texture with gutter 2 exactly.
+    sizes = np.array([[62, 30]] * 2 + [[30, 30]] * 5)
+    offsets, turned = uv.skyline_pack(sizes, 2, 98)
+    assert_boxes_apart(sizes, offsets, turned, 2, 98)
+    assert uv.skyline_pack(sizes + 1, 2, 98) is None
+
+
+def test_pack_layout_turns_charts_counter_clockwise_inside_their_boxes():
+    flat = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]])  # a chart 2 wide and 1 tall, counter-clockwise
+    low, high, chart = flat.min(0, keepdims=True), flat.max(0, keepdims=True), np.zeros(3, np.int64)
+    offsets = np.array([[3.0, 5.0]])
+    upright = uv.place_corners(np, flat, low, high, offsets, np.array([False]), chart, 10.0, 100)
+    turned = uv.place_corners(np, flat, low, high, offsets, np.array([True]), chart, 10.0, 100)
+    np.testing.assert_allclose(upright * 100, [[3.5, 5.5], [23.5, 5.5], [3.5, 15.5]])
+    np.testing.assert_allclose(turned * 100, [[13.5, 5.5], [13.5, 25.5], [3.5, 5.5]])  # 1 wide, 2 tall, CCW
 
 
 def test_torch_unwrap_errors():

@@ -1,10 +1,11 @@
-"""UV unwrapping: normal-cone charts, per-chart orthographic projection, shelf packing with a texel gutter.
+"""UV unwrapping: normal-cone charts, per-chart orthographic projection, skyline packing with a texel gutter.
 
 Charts are edge-connected faces whose normals lie closest to the same one of six axis directions (so every normal is
 within ~55 degrees of its chart's direction); each chart is projected onto the plane of its area-weighted mean
-normal (falling back to its axis plane if that would flip a triangle), rotated to its principal axes and packed.
-The row arithmetic is written once for numpy and torch (``xp`` below is either module), so that ``uv_torch``, the
-device path, computes the same numbers; only sums, components and sorting differ between the two.
+normal (falling back to its axis plane if that would flip a triangle), rotated to its principal axes, then to its
+smallest bounding box, and packed. The row arithmetic is written once for numpy and torch (``xp`` below is either
+module), so that ``uv_torch``, the device path, computes the same numbers; only sums, components and sorting differ
+between the two.
 """
 
 from __future__ import annotations
@@ -190,55 +191,118 @@ def project_charts(vertices: np.ndarray, faces: np.ndarray, chart: np.ndarray, c
     return chart_coordinates(_numpy_ops(chart, len(chart_axis)), vertices, faces, chart, chart_axis)
 
 
-def _shelf_pack(sizes: np.ndarray, gutter: int, texture_size: int) -> np.ndarray | None:
-    """Integer texel offsets for boxes of ``sizes`` (N, 2) (width, height) on shelves, tallest first; None if they
-    do not fit in ``texture_size`` with ``gutter`` empty texels between boxes and around the border. Each shelf is
-    filled greedily in that order; its extent comes from one search in the running widths."""
-    order = np.argsort(-sizes[:, 1], kind="stable")
-    advance = np.concatenate([[0], np.cumsum(sizes[order, 0] + gutter)])  # x advance after the first k boxes
-    offsets = np.zeros_like(sizes)
-    y, start = gutter, 0
-    while start < len(order):
-        # Box k fits on the shelf starting at box `start` while gutter + advance[k + 1] - advance[start] <= size.
-        stop = int(np.searchsorted(advance, texture_size - gutter + advance[start], side="right")) - 1
-        height = int(sizes[order[start], 1])  # the shelf's tallest box
-        if stop == start or y + height + gutter > texture_size:
+def _window_maxima(heights: np.ndarray, width: int) -> np.ndarray:
+    """``heights[x:x + width].max()`` for every x in 0..len - width (maxima over doubling spans, then two spans)."""
+    level, span = heights, 1
+    while 2 * span <= width:
+        level = np.maximum(level[:-span], level[span:])  # level[x] = max(heights[x:x + 2 span])
+        span *= 2
+    return np.maximum(level[:len(heights) - width + 1], level[width - span:len(heights) - span + 1])
+
+
+def _lowest_spot(sky: np.ndarray, width: int, height: int, gutter: int) -> tuple[int, int, int]:
+    """(top, x, y) of the lowest top a box of ``width`` x ``height`` (gutter included) can rest at on the column
+    heights ``sky``, leftmost on ties, with x from ``gutter`` (the border)."""
+    tops = _window_maxima(sky[:-1], width)[gutter:]
+    x = int(np.argmin(tops))
+    return int(tops[x]) + height, gutter + x, int(tops[x])
+
+
+def skyline_pack(sizes: np.ndarray, gutter: int, texture_size: int,
+                 placed_alone: int = 64) -> tuple[np.ndarray, np.ndarray] | None:
+    """(integer texel offsets, turned flags) for boxes of ``sizes`` (N, 2) (width, height), each laid flat (turned
+    by a right angle where taller than wide) and placed tallest first on a skyline of column heights; None if they
+    do not fit in ``texture_size`` with ``gutter`` empty texels between boxes and around the border. The (at most
+    ``placed_alone``) boxes at least a 32nd of the texture tall go one by one, upright or flat, wherever their top
+    is lowest (leftmost on ties); the rest go in runs: each step fills the lowest flat stretch of the skyline with
+    the next boxes that fit side by side as one shelf, or raises the stretch to its lower neighbour."""
+    turned = sizes[:, 1] > sizes[:, 0]
+    laid = np.where(turned[:, None], sizes[:, ::-1], sizes)
+    order = np.argsort(-laid[:, 1], kind="stable")
+    turned = turned[order]
+    width, height = laid[order, 0] + gutter, laid[order, 1] + gutter  # each box with the gutter after it
+    wall = texture_size + 1  # no box fits next to or on it
+    # Columns 0..gutter-1 are the left border, column texture_size a sentinel: both are walls.
+    sky = np.full(texture_size + 1, gutter, np.int64)
+    sky[:gutter], sky[texture_size] = wall, wall
+    placed = np.zeros((len(order), 2), np.int64)
+    alone = min(int(np.count_nonzero(height >= texture_size // 32)), placed_alone)
+    for k in range(alone):
+        w, h = int(width[k]), int(height[k])
+        spots = [(*_lowest_spot(sky, w, h, gutter), False)] if w <= texture_size - gutter else []
+        if h != w and h <= texture_size - gutter:
+            spots.append((*_lowest_spot(sky, h, w, gutter), True))
+        top, x, y, upright = min(spots, default=(wall, 0, 0, False))
+        if top > texture_size:
             return None
-        offsets[order[start:stop], 0] = gutter + advance[start:stop] - advance[start]
-        offsets[order[start:stop], 1] = y
-        y, start = y + height + gutter, stop
-    return offsets
+        if upright:
+            turned[k], w = not turned[k], h
+        placed[k] = (x, y)
+        sky[x:x + w] = top
+    advance = np.concatenate([[0], np.cumsum(width[alone:])])  # x advance after the first k run boxes
+    start = 0
+    while start < len(advance) - 1:
+        x0 = int(np.argmin(sky))
+        y = int(sky[x0])
+        x1 = x0 + int(np.argmax(sky[x0:] != y))  # the sentinel ends every stretch
+        stop = int(np.searchsorted(advance, x1 - x0 + advance[start], side="right")) - 1
+        if stop == start:  # the next box is wider than the stretch: lift it to its lower neighbour
+            level = min(int(sky[x0 - 1]), int(sky[x1]))
+            if level >= wall:
+                return None
+            sky[x0:x1] = level
+            continue
+        if y + height[alone + start] > texture_size:
+            return None
+        placed[alone + start:alone + stop] = np.stack([x0 + advance[start:stop] - advance[start],
+                                                       np.full(stop - start, y)], 1)
+        sky[x0:x0 + advance[stop] - advance[start]] = y + height[alone + start]
+        start = stop
+    offsets, flags = np.zeros_like(placed), np.zeros(len(order), bool)
+    offsets[order], flags[order] = placed, turned
+    return offsets, flags
 
 
-def pack_layout(extent: np.ndarray, texture_size: int, gutter: int) -> tuple[float, np.ndarray]:
-    """(scale, texel offsets (C, 2)) placing charts of ``extent`` (C, 2) without overlap: the largest uniform
-    scale (bracketed from an area estimate, then bisected) at which their boxes shelf-pack."""
+def pack_layout(extent: np.ndarray, texture_size: int, gutter: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """(scale, texel offsets (C, 2), turned flags (C,)) placing charts of ``extent`` (C, 2) without overlap (a
+    turned chart is turned by a right angle, counter-clockwise, inside its box): the largest uniform
+    scale (bracketed below the scale at which the boxes would fill the texture even if packed without gaps, then
+    bisected) at which their boxes skyline-pack."""
     usable = texture_size - 2 * gutter
-    largest = max(extent.max(), 1e-300)
 
-    def placement(scale: float) -> np.ndarray | None:
-        return _shelf_pack(np.ceil(extent * scale).astype(np.int64) + 1, gutter, texture_size)
+    def placement(scale: float) -> tuple[np.ndarray, np.ndarray] | None:
+        return skyline_pack(np.ceil(extent * scale).astype(np.int64) + 1, gutter, texture_size)
 
-    fits = 0.0
-    fails = (usable - 1) / largest * (1 + 1e-9)
-    guess = min(usable / np.sqrt(np.sum((extent[:, 0] + 1e-12) * (extent[:, 1] + 1e-12))), (usable - 1) / largest)
-    for _ in range(100):
+    # Boxes with the gutter after them, at least (w s + 1 + gutter) x (h s + 1 + gutter) texels, cover more than
+    # the (texture_size - gutter)^2 texels they may take beyond the root of a quadratic in s.
+    pad = 1.0 + gutter
+    a, b = float(np.sum(extent[:, 0] * extent[:, 1])), pad * float(np.sum(extent[:, 0] + extent[:, 1]))
+    c = pad * pad * len(extent) - float(texture_size - gutter) ** 2
+    full = (2 * -c) / (b + np.sqrt(b * b - 4 * a * c)) if b > 0 else np.inf
+    fits, fails = 0.0, min(full, (usable - 1) / max(extent.max(), 1e-300)) * (1 + 1e-9)
+    guess = 0.95 * fails
+    for _ in range(100 if fails > 0 else 0):
         if placement(guess) is not None:
             fits = guess
             break
-        fails, guess = guess, guess * 0.8
+        fails, guess = guess, guess * 0.9
     if fits == 0.0:
         raise ValueError("charts cannot be packed: raise texture_size or lower gutter")
-    for _ in range(8):
+    for _ in range(7):
         middle = 0.5 * (fits + fails)
         fits, fails = (middle, fails) if placement(middle) is not None else (fits, middle)
-    return float(fits), placement(fits)
+    return (float(fits), *placement(fits))
 
 
-def place_corners(flat: Any, low: Any, offsets: Any, corner_chart: Any, scale: float, texture_size: int) -> Any:
-    """UVs of chart coordinates ``flat`` (3F, 2): inside its box of n texels a chart spans [0.5, n - 0.5] texel
-    units, so the box edges hold no chart area."""
-    return divide((flat - low[corner_chart]) * scale + offsets[corner_chart] + 0.5, texture_size)
+def place_corners(xp: Any, flat: Any, low: Any, high: Any, offsets: Any, turned: Any, corner_chart: Any,
+                  scale: float, texture_size: int) -> Any:
+    """UVs of chart coordinates ``flat`` (3F, 2) of charts spanning ``low``..``high`` (C, 2), turned charts turned
+    counter-clockwise by a right angle: inside its box of n texels a chart spans [0.5, n - 0.5] texel units, so the
+    box edges hold no chart area."""
+    turn = turned[corner_chart]
+    local_u, local_v = flat[:, 0] - low[corner_chart, 0], flat[:, 1] - low[corner_chart, 1]
+    local = xp.stack([xp.where(turn, high[corner_chart, 1] - flat[:, 1], local_u), xp.where(turn, local_u, local_v)], 1)
+    return divide(local * scale + offsets[corner_chart] + 0.5, texture_size)
 
 
 def pack_charts(coords: np.ndarray, chart: np.ndarray, texture_size: int, gutter: int) -> np.ndarray:
@@ -251,8 +315,8 @@ def pack_charts(coords: np.ndarray, chart: np.ndarray, texture_size: int, gutter
     starts = np.searchsorted(corner_chart[order], np.arange(num_charts))
     low = np.minimum.reduceat(flat[order], starts, axis=0)
     high = np.maximum.reduceat(flat[order], starts, axis=0)
-    scale, offsets = pack_layout(high - low, texture_size, gutter)
-    return place_corners(flat, low, offsets, corner_chart, scale, texture_size).reshape(-1, 3, 2)
+    scale, offsets, turned = pack_layout(high - low, texture_size, gutter)
+    return place_corners(np, flat, low, high, offsets, turned, corner_chart, scale, texture_size).reshape(-1, 3, 2)
 
 
 def check_options(texture_size: Any, gutter: Any) -> tuple[int, int]:

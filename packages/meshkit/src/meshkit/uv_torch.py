@@ -139,9 +139,10 @@ def unwrap_uv_torch(vertices: Any, faces: Any, texture_size: int = 1024, gutter:
     index = corner_chart[:, None].expand(-1, 2)
     low = flat.new_full((num_charts, 2), torch.inf).scatter_reduce_(0, index, flat, "amin")
     high = flat.new_full((num_charts, 2), -torch.inf).scatter_reduce_(0, index, flat, "amax")
-    scale, offsets = uv.pack_layout((high - low).cpu().numpy(), texture_size, gutter)
+    scale, offsets, turned = uv.pack_layout((high - low).cpu().numpy(), texture_size, gutter)
     offsets = torch.from_numpy(offsets.astype(np.float64)).to(flat.device)
-    corner_uv = uv.place_corners(flat, low, offsets, corner_chart, scale, texture_size)
+    turned = torch.from_numpy(turned).to(flat.device)
+    corner_uv = uv.place_corners(TORCH_XP, flat, low, high, offsets, turned, corner_chart, scale, texture_size)
     # One output vertex per (input vertex, chart) pair, numbered in key order; each takes its first corner's UV.
     keys = faces.reshape(-1) * num_charts + corner_chart
     unique_keys, inverse = torch.unique(keys, sorted=True, return_inverse=True)
