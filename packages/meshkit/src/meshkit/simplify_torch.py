@@ -174,8 +174,14 @@ def _sum_by_index(values: Any, index: Any, size: int) -> Any:
 
 def _edge_list(faces: Any, nv: int, locked: Any) -> _Edges:
     """The undirected edges of ``faces`` (one sort of the half-edges by edge key; ties keep half-edge order) and
-    which of them have an end not in ``locked``; one read-back of both counts."""
+    which of them have an end not in ``locked``; one read-back of both counts. On CUDA with Triton installed,
+    three kernels around the sort do the rest."""
     import torch
+
+    if _triton_for(faces):
+        from .gpu.simplify_triton import edge_list
+
+        return _Edges(*edge_list(faces.contiguous(), nv, locked))
 
     start, end, opposite = faces.reshape(-1), faces.roll(-1, 1).reshape(-1), faces.roll(1, 1).reshape(-1)
     keys, order = torch.sort(torch.minimum(start, end) * nv + torch.maximum(start, end), stable=True)
@@ -356,14 +362,21 @@ def _plan(state: _State, edges: _Edges, chosen: Any, points: Any, min_normal_cos
     import torch
 
     nv, n = len(state.positions), len(chosen)
-    u, v, count = edges.u[chosen], edges.v[chosen], edges.count[chosen]
-    swap = state.locked[v] & ~state.locked[u]  # the kept end is the locked one, if any
-    kept, moving = torch.where(swap, v, u), torch.where(swap, u, v)
-    both_open = state.boundary[u] & state.boundary[v]
-    legal = ~state.locked[moving] & (count <= 2) & ((count == 2) ^ both_open)
-    # Link condition: the neighbours w of u (other than v) with an edge (v, w) are as many as the edge's faces.
     order, edge_start = _csr(torch.cat([edges.u, edges.v]), nv)
-    legal &= _link_counts(edges.keys, torch.cat([edges.v, edges.u])[order], edge_start, u, v, nv) == count
+    neighbours = torch.cat([edges.v, edges.u])[order]
+    if _triton_for(chosen):
+        from .gpu.simplify_triton import candidate_rules
+
+        kept, moving, count, legal = candidate_rules(edges.keys, edges.u, edges.v, edges.count, neighbours,
+                                                     edge_start, chosen, state.locked, state.boundary, nv)
+    else:
+        u, v, count = edges.u[chosen], edges.v[chosen], edges.count[chosen]
+        swap = state.locked[v] & ~state.locked[u]  # the kept end is the locked one, if any
+        kept, moving = torch.where(swap, v, u), torch.where(swap, u, v)
+        both_open = state.boundary[u] & state.boundary[v]
+        legal = ~state.locked[moving] & (count <= 2) & ((count == 2) ^ both_open)
+        # Link condition: the neighbours w of u (other than v) with an edge (v, w) are as many as the edge's faces.
+        legal &= _link_counts(edges.keys, neighbours, edge_start, u, v, nv) == count
     # Faces around both ends: those without the other end must keep a sound normal after the move.
     order, face_start = _csr(state.faces.reshape(-1), nv)
     around = order // 3
@@ -389,13 +402,9 @@ def _plan(state: _State, edges: _Edges, chosen: Any, points: Any, min_normal_cos
 
 def _link_counts(keys: Any, neighbours: Any, start: Any, u: Any, v: Any, nv: int) -> Any:
     """Link condition counts: for each candidate edge (u, v), the neighbours w != v of u (``neighbours[start[u]:
-    start[u + 1]]``) that have an edge (v, w) among the sorted edge ``keys``. One Triton kernel on CUDA."""
+    start[u + 1]]``) that have an edge (v, w) among the sorted edge ``keys``."""
     import torch
 
-    if _triton_for(u):
-        from .gpu.simplify_triton import link_counts
-
-        return link_counts(keys, neighbours, start, u, v, nv)
     degree = start[u + 1] - start[u]
     owner, slot = _expand(start[u], degree, *_fetch(degree.sum()))
     w, other = neighbours[slot], v[owner]
@@ -459,31 +468,48 @@ def _apply(state: _State, plan: _Plan, excess: int) -> int:
     import torch
 
     winner = _independent(state, plan)
-    removes = torch.where(winner, plan.removes, 0)
-    winner &= excess - (torch.cumsum(removes, 0) - removes) > 0
     nv = len(state.positions)
-    merged = torch.full((nv,), nv, dtype=plan.kept.dtype, device=winner.device)
-    merged.scatter_reduce_(0, plan.moving, torch.where(winner, plan.kept, nv), "amin")  # one winner per vertex
-    remap = torch.where(merged < nv, merged, torch.arange(nv, device=winner.device))
-    faces = remap[state.faces]
-    alive = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
-    collapses, live = _fetch(winner.sum(), alive.sum())
+    if _triton_for(winner):
+        from .gpu.simplify_triton import collapse_plan, merge_winners
+
+        faces, alive, collapses, live = collapse_plan(state.faces, winner, plan.removes, plan.kept, plan.moving,
+                                                      excess, nv)
+    else:
+        removes = torch.where(winner, plan.removes, 0)
+        winner &= excess - (torch.cumsum(removes, 0) - removes) > 0
+        merged = torch.full((nv,), nv, dtype=plan.kept.dtype, device=winner.device)
+        merged.scatter_reduce_(0, plan.moving, torch.where(winner, plan.kept, nv), "amin")  # one winner per vertex
+        faces = torch.where(merged < nv, merged, torch.arange(nv, device=winner.device))[state.faces]
+        alive = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
+        collapses, live = _fetch(winner.sum(), alive.sum())
     if collapses == 0:
         return 0
-    winners = torch.nonzero_static(winner, size=collapses).squeeze(1)
-    kept, moving, points = plan.kept[winners], plan.moving[winners], plan.points[winners]
     if state.attributes.shape[1]:
-        pk, pm = state.positions[kept], state.positions[moving]
-        length_sq = ((pm - pk) ** 2).sum(1)
-        t = torch.where(length_sq > 0, ((points - pk) * (pm - pk)).sum(1) / length_sq.clamp_min(1e-300), 0.5)
-        t = t.clamp(0, 1)[:, None]
-        ak, am = state.attributes.index_select(0, kept), state.attributes.index_select(0, moving)
-        state.attributes[kept] = (1 - t) * ak + t * am
-    state.positions[kept] = points
-    state.quadrics.index_add_(0, kept, state.quadrics.index_select(0, moving))  # kept are distinct: a + b each
-    state.boundary[kept] |= state.boundary[moving]
+        winners = torch.nonzero_static(winner, size=collapses).squeeze(1)
+        _blend_attributes(state, plan.kept[winners], plan.moving[winners], plan.points[winners])
+    if _triton_for(winner):
+        merge_winners(winner, plan.kept, plan.moving, plan.points, state.positions, state.quadrics, state.boundary)
+    else:
+        winners = torch.nonzero_static(winner, size=collapses).squeeze(1)
+        kept, moving = plan.kept[winners], plan.moving[winners]
+        state.positions[kept] = plan.points[winners]
+        state.quadrics.index_add_(0, kept, state.quadrics.index_select(0, moving))  # kept are distinct: a + b each
+        state.boundary[kept] |= state.boundary[moving]
     state.faces = faces[torch.nonzero_static(alive, size=live).squeeze(1)]
     return collapses
+
+
+def _blend_attributes(state: _State, kept: Any, moving: Any, points: Any) -> None:
+    """Attributes of the kept ends interpolated towards the moving ends by where each point projects on its edge
+    (positions not yet moved)."""
+    import torch
+
+    pk, pm = state.positions[kept], state.positions[moving]
+    length_sq = ((pm - pk) ** 2).sum(1)
+    t = torch.where(length_sq > 0, ((points - pk) * (pm - pk)).sum(1) / length_sq.clamp_min(1e-300), 0.5)
+    t = t.clamp(0, 1)[:, None]
+    ak, am = state.attributes.index_select(0, kept), state.attributes.index_select(0, moving)
+    state.attributes[kept] = (1 - t) * ak + t * am
 
 
 def _result(state: _State, target: int, vertices: Any, given: Any | None) -> SimplifyResult:

@@ -1,4 +1,5 @@
-"""Triton kernels for ``meshkit.simplify_torch``: edge collapse placements in one pass (per edge, the merged vertex
+"""Triton kernels for ``meshkit.simplify_torch``: the edge list of the live faces around one sort (integer logic
+only), edge collapse placements in one pass (per edge, the merged vertex
 position, its quadric error and the candidate sort key, by the same rules and float64 arithmetic as the torch code,
 which needs about a dozen (E, 10) temporaries per round for this), the candidates' link-condition counts (one
 launch instead of about 20 torch operations over every candidate's neighbours) and the claim rounds of the
@@ -101,6 +102,84 @@ def _placement_kernel(quadrics, positions, locked, u_ptr, v_ptr, points, costs, 
     tl.store(sort_keys + i, (bits << 32) | low, mask=mask)
 
 
+@triton.jit(do_not_specialize=["n", "nv"])
+def _half_edge_key_kernel(faces, keys, n, nv, BLOCK: tl.constexpr):
+    """Key ``min * nv + max`` of each half-edge ``3 * face + corner`` (from that corner to the next)."""
+    h = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = h < n
+    start = tl.load(faces + h, mask=mask, other=0)
+    end = tl.load(faces + h - h % 3 + (h % 3 + 1) % 3, mask=mask, other=0)
+    tl.store(keys + h, tl.minimum(start, end) * nv + tl.maximum(start, end), mask=mask)
+
+
+@triton.jit(do_not_specialize=["n", "nv"])
+def _edge_start_kernel(keys, locked, first, totals, n, nv, BLOCK: tl.constexpr):
+    """Flags the first of each run of equal sorted ``keys`` and counts (atomically, integers) those runs and the
+    runs with an end not locked."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = i < n
+    key = tl.load(keys + i, mask=mask, other=0)
+    starts = mask & ((i == 0) | (key != tl.load(keys + i - 1, mask=mask & (i > 0), other=0)))
+    pinned = (tl.load(locked + key // nv, mask=starts, other=0) != 0) & (tl.load(locked + key % nv, mask=starts,
+                                                                                other=0) != 0)
+    tl.store(first + i, starts.to(tl.uint8), mask=mask)
+    tl.atomic_add(totals, tl.sum(starts.to(tl.int64), 0))
+    tl.atomic_add(totals + 1, tl.sum((starts & ~pinned).to(tl.int64), 0))
+
+
+@triton.jit(do_not_specialize=["edges", "n", "nv"])
+def _edge_kernel(first, keys, order, faces, locked, unique, u_ptr, v_ptr, count, opposite, half_edge, movable, edges,
+                 n, nv, BLOCK: tl.constexpr):
+    """Per edge (its first position in the sorted half-edges): key, ends, face count, the opposite corners of its
+    first two half-edges (-1 for a missing second), its first half-edge and whether an end is not locked."""
+    e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = e < edges
+    at = tl.load(first + e, mask=mask, other=0)
+    following = tl.load(first + e + 1, mask=mask & (e + 1 < edges), other=n)
+    key = tl.load(keys + at, mask=mask, other=0)
+    u, v = key // nv, key % nv
+    h = tl.load(order + at, mask=mask, other=0)
+    second = tl.load(order + tl.minimum(at + 1, n - 1), mask=mask, other=0)
+    corner = tl.load(faces + h - h % 3 + (h % 3 + 2) % 3, mask=mask, other=0)
+    other = tl.load(faces + second - second % 3 + (second % 3 + 2) % 3, mask=mask, other=0)
+    pinned = (tl.load(locked + u, mask=mask, other=0) != 0) & (tl.load(locked + v, mask=mask, other=0) != 0)
+    tl.store(unique + e, key, mask=mask)
+    tl.store(u_ptr + e, u, mask=mask)
+    tl.store(v_ptr + e, v, mask=mask)
+    tl.store(count + e, following - at, mask=mask)
+    tl.store(opposite + e, corner, mask=mask)
+    tl.store(opposite + edges + e, tl.where(following - at > 1, other, -1), mask=mask)
+    tl.store(half_edge + e, h, mask=mask)
+    tl.store(movable + e, (~pinned).to(tl.uint8), mask=mask)
+
+
+def edge_list(faces: Any, nv: int, locked: Any) -> tuple[Any, ...]:
+    """``simplify_torch._edge_list``'s fields (keys, u, v, count, opposite (2, E), half_edge, listed) of the int64
+    ``faces`` (F, 3) over ``nv`` vertices with boolean ``locked`` (V,): one sort of the half-edge keys, three
+    launches around it and one read-back of the two counts."""
+    n, device = faces.numel(), faces.device
+    keys = torch.empty(n, dtype=torch.int64, device=device)
+    first = torch.zeros(n, dtype=torch.bool, device=device)
+    totals = torch.zeros(2, dtype=torch.int64, device=device)
+    locked_bytes = locked.view(torch.uint8)
+    grid = (triton.cdiv(n, _BLOCK),)
+    if n:
+        _half_edge_key_kernel[grid](faces, keys, n, nv, BLOCK=_BLOCK)
+    keys, order = torch.sort(keys, stable=True)
+    if n:
+        _edge_start_kernel[grid](keys, locked_bytes, first.view(torch.uint8), totals, n, nv, BLOCK=_BLOCK)
+    edges, listed = totals.tolist()
+    starts = torch.nonzero_static(first, size=edges).squeeze(1)
+    unique, u, v, count, half_edge = (torch.empty(edges, dtype=torch.int64, device=device) for _ in range(5))
+    opposite = torch.empty(2, edges, dtype=torch.int64, device=device)
+    movable = torch.empty(edges, dtype=torch.bool, device=device)
+    if edges:
+        _edge_kernel[(triton.cdiv(edges, _BLOCK),)](starts, keys, order, faces, locked_bytes, unique, u, v, count,
+                                                    opposite, half_edge, movable.view(torch.uint8), edges, n, nv,
+                                                    BLOCK=_BLOCK)
+    return unique, u, v, count, opposite, half_edge, torch.nonzero_static(movable, size=listed).squeeze(1)
+
+
 def edge_placements(quadrics: Any, positions: Any, locked: Any, u: Any, v: Any, nv: int) -> tuple[Any, Any, Any]:
     """(points (E, 3), cost (E,), sort keys (E,) as ``simplify_torch._sort_keys`` makes them) of merging each ``v``
     into ``u`` (u < v, ``nv`` vertices): float64 ``quadrics`` (V, 10) and ``positions`` (V, 3), boolean ``locked``
@@ -115,17 +194,13 @@ def edge_placements(quadrics: Any, positions: Any, locked: Any, u: Any, v: Any, 
     return points, costs, sort_keys
 
 
-@triton.jit(do_not_specialize=["n", "nv", "num_keys", "steps"])
-def _link_kernel(u_ptr, v_ptr, start, neighbours, keys, counts, n, nv, num_keys, steps, BLOCK: tl.constexpr):
+@triton.jit
+def _link_total(u, v, mask, start, neighbours, keys, nv, num_keys, steps):
     """Per candidate edge (u, v): how many neighbours w != v of u have an edge (v, w) in the sorted ``keys``
     (binary search for v/w's key ``min * nv + max``)."""
-    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = i < n
-    u = tl.load(u_ptr + i, mask=mask, other=0)
-    v = tl.load(v_ptr + i, mask=mask, other=0)
     low = tl.load(start + u, mask=mask, other=0)
     degree = tl.load(start + u + 1, mask=mask, other=0) - low
-    total = tl.zeros_like(degree).to(tl.int32)
+    total = tl.zeros_like(degree)
     for j in range(0, tl.max(degree, 0)):
         has = mask & (j < degree)
         w = tl.load(neighbours + low + j, mask=has, other=0)
@@ -138,19 +213,131 @@ def _link_kernel(u_ptr, v_ptr, start, neighbours, keys, counts, n, nv, num_keys,
             left = tl.where((left < right) & below, middle + 1, left)
             right = tl.where((left < right) & ~below, middle, right)
         found = tl.load(keys + left, mask=has & (left < num_keys), other=-1) == look
-        total += (has & (w != v) & found).to(tl.int32)
-    tl.store(counts + i, total, mask=mask)
+        total += (has & (w != v) & found).to(total.dtype)
+    return total
 
 
-def link_counts(keys: Any, neighbours: Any, start: Any, u: Any, v: Any, nv: int) -> Any:
-    """int32 (n,): for each candidate edge (u, v), the neighbours w != v of u (``neighbours[start[u]:start[u + 1]]``)
-    that share an edge with v (its key ``min * nv + max`` is in the sorted int64 ``keys``)."""
-    n = len(u)
-    counts = torch.empty(n, dtype=torch.int32, device=u.device)
+@triton.jit(do_not_specialize=["n", "nv", "num_keys", "steps"])
+def _rules_kernel(chosen, edge_u, edge_v, edge_count, locked, boundary, start, neighbours, keys, kept_ptr, moving_ptr,
+                  count_ptr, legal_ptr, n, nv, num_keys, steps, BLOCK: tl.constexpr):
+    """Per candidate edge: its kept and moving ends (the locked one is kept), face count and whether the boundary,
+    lock and link conditions allow the collapse."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = i < n
+    edge = tl.load(chosen + i, mask=mask, other=0)
+    u = tl.load(edge_u + edge, mask=mask, other=0)
+    v = tl.load(edge_v + edge, mask=mask, other=0)
+    count = tl.load(edge_count + edge, mask=mask, other=0)
+    lock_u = tl.load(locked + u, mask=mask, other=0) != 0
+    lock_v = tl.load(locked + v, mask=mask, other=0) != 0
+    swap = lock_v & ~lock_u
+    both_open = (tl.load(boundary + u, mask=mask, other=0) != 0) & (tl.load(boundary + v, mask=mask, other=0) != 0)
+    legal = ~tl.where(swap, lock_u, lock_v) & (count <= 2) & ((count == 2) ^ both_open)
+    legal = legal & (_link_total(u, v, mask, start, neighbours, keys, nv, num_keys, steps) == count)
+    tl.store(kept_ptr + i, tl.where(swap, v, u), mask=mask)
+    tl.store(moving_ptr + i, tl.where(swap, u, v), mask=mask)
+    tl.store(count_ptr + i, count, mask=mask)
+    tl.store(legal_ptr + i, legal.to(tl.uint8), mask=mask)
+
+
+def candidate_rules(keys: Any, edge_u: Any, edge_v: Any, edge_count: Any, neighbours: Any, start: Any, chosen: Any,
+                    locked: Any, boundary: Any, nv: int) -> tuple[Any, Any, Any, Any]:
+    """(kept, moving, face count, legal) of the ``chosen`` edges as ``simplify_torch._plan`` makes them before its
+    face checks: boundary, lock and link conditions (``neighbours[start[u]:start[u + 1]]`` are u's neighbours, the
+    sorted int64 edge ``keys`` are ``u * nv + v``); integer logic, one launch."""
+    n, device = len(chosen), chosen.device
+    kept, moving, count = (torch.empty(n, dtype=torch.int64, device=device) for _ in range(3))
+    legal = torch.empty(n, dtype=torch.bool, device=device)
     if n:
-        _link_kernel[(triton.cdiv(n, _BLOCK),)](u, v, start, neighbours, keys, counts, n, nv, len(keys),
-                                                max(len(keys).bit_length(), 1), BLOCK=_BLOCK)
-    return counts
+        _rules_kernel[(triton.cdiv(n, _BLOCK),)](chosen, edge_u, edge_v, edge_count, locked.view(torch.uint8),
+                                                 boundary.view(torch.uint8), start, neighbours, keys, kept, moving,
+                                                 count, legal.view(torch.uint8), n, nv, len(keys),
+                                                 max(len(keys).bit_length(), 1), BLOCK=_BLOCK)
+    return kept, moving, count, legal
+
+
+@triton.jit(do_not_specialize=["n", "excess"])
+def _cutoff_kernel(winner, removes, removed, kept, moving, merged, totals, excess, n, BLOCK: tl.constexpr):
+    """Keeps the winners that start while faces remain above the target (``removed``: running sum of the winners'
+    ``removes``), points each moving end at its kept end (atomic minimum) and counts them."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = i < n
+    wins = tl.load(winner + i, mask=mask, other=0) != 0
+    before = tl.load(removed + i, mask=mask, other=0) - tl.where(wins, tl.load(removes + i, mask=mask, other=0), 0)
+    wins = wins & (excess - before > 0)
+    tl.store(winner + i, wins.to(tl.uint8), mask=mask)
+    tl.atomic_min(merged + tl.load(moving + i, mask=mask, other=0), tl.load(kept + i, mask=mask, other=0),
+                  mask=mask & wins)
+    tl.atomic_add(totals, tl.sum(wins.to(tl.int64), 0))
+
+
+@triton.jit(do_not_specialize=["n", "nv"])
+def _remap_kernel(faces, merged, out, alive, totals, n, nv, BLOCK: tl.constexpr):
+    """Faces with their moving corners replaced by the kept ones; flags and counts those still a triangle."""
+    f = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = f < n
+    a = tl.load(faces + 3 * f, mask=mask, other=0)
+    b = tl.load(faces + 3 * f + 1, mask=mask, other=0)
+    c = tl.load(faces + 3 * f + 2, mask=mask, other=0)
+    ma = tl.load(merged + a, mask=mask, other=nv)
+    mb = tl.load(merged + b, mask=mask, other=nv)
+    mc = tl.load(merged + c, mask=mask, other=nv)
+    a, b, c = tl.where(ma < nv, ma, a), tl.where(mb < nv, mb, b), tl.where(mc < nv, mc, c)
+    tl.store(out + 3 * f, a, mask=mask)
+    tl.store(out + 3 * f + 1, b, mask=mask)
+    tl.store(out + 3 * f + 2, c, mask=mask)
+    triangle = mask & (a != b) & (b != c) & (a != c)
+    tl.store(alive + f, triangle.to(tl.uint8), mask=mask)
+    tl.atomic_add(totals + 1, tl.sum(triangle.to(tl.int64), 0))
+
+
+@triton.jit(do_not_specialize=["n"])
+def _merge_kernel(winner, kept_ptr, moving_ptr, points, positions, quadrics, boundary, n, BLOCK: tl.constexpr):
+    """Each winner's kept end moves to its point and adds the moving end's quadric (one addition per entry, as
+    ``index_add_`` of distinct rows makes it) and boundary flag."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = (i < n) & (tl.load(winner + i, mask=i < n, other=0) != 0)
+    kept = tl.load(kept_ptr + i, mask=mask, other=0)
+    moving = tl.load(moving_ptr + i, mask=mask, other=0)
+    for axis in tl.static_range(3):
+        tl.store(positions + 3 * kept + axis, tl.load(points + 3 * i + axis, mask=mask, other=0.0), mask=mask)
+    for entry in tl.static_range(10):
+        total = tl.load(quadrics + 10 * kept + entry, mask=mask, other=0.0) + tl.load(quadrics + 10 * moving + entry,
+                                                                                      mask=mask, other=0.0)
+        tl.store(quadrics + 10 * kept + entry, total, mask=mask)
+    flag = tl.load(boundary + kept, mask=mask, other=0) | tl.load(boundary + moving, mask=mask, other=0)
+    tl.store(boundary + kept, flag, mask=mask)
+
+
+def collapse_plan(faces: Any, winner: Any, removes: Any, kept: Any, moving: Any, excess: int,
+                  nv: int) -> tuple[Any, Any, int, int]:
+    """(remapped faces, alive, collapses, live faces): keeps the ``winner`` candidates (updated in place) whose
+    collapse starts while faces remain above the target and remaps the faces through them; one read-back of both
+    counts. Integer logic only."""
+    n, device = len(winner), winner.device
+    removed = torch.cumsum(torch.where(winner, removes, 0), 0)
+    merged = torch.full((nv,), nv, dtype=torch.int64, device=device)
+    totals = torch.zeros(2, dtype=torch.int64, device=device)
+    out = torch.empty_like(faces)
+    alive = torch.empty(len(faces), dtype=torch.bool, device=device)
+    if n:
+        _cutoff_kernel[(triton.cdiv(n, _BLOCK),)](winner.view(torch.uint8), removes, removed, kept, moving, merged,
+                                                  totals, excess, n, BLOCK=_BLOCK)
+    if len(faces):
+        _remap_kernel[(triton.cdiv(len(faces), _BLOCK),)](faces, merged, out, alive.view(torch.uint8), totals,
+                                                          len(faces), nv, BLOCK=_BLOCK)
+    collapses, live = totals.tolist()
+    return out, alive, collapses, live
+
+
+def merge_winners(winner: Any, kept: Any, moving: Any, points: Any, positions: Any, quadrics: Any,
+                  boundary: Any) -> None:
+    """Moves each ``winner``'s kept end to its point and folds the moving end's quadric and boundary flag into it,
+    in place (float64 contiguous ``positions``/``quadrics``); the same additions as the torch code."""
+    n = len(winner)
+    if n:
+        _merge_kernel[(triton.cdiv(n, _BLOCK),)](winner.view(torch.uint8), kept, moving, points, positions, quadrics,
+                                                 boundary.view(torch.uint8), n, BLOCK=_BLOCK)
 
 
 @triton.jit(do_not_specialize=["n"])
