@@ -1,5 +1,5 @@
-"""The Triton edge-placement kernel of simplify_torch (compiled on a GPU, else in Triton's interpreter) against the
-torch code it replaces there."""
+"""The Triton kernels of simplify_torch (edge list, placements, candidate rules, claim rounds, collapse; compiled
+on a GPU, else run by Triton's interpreter) against the torch code they replace there."""
 
 import numpy as np
 import pytest
@@ -56,19 +56,70 @@ def test_claim_rounds_pick_the_same_winners_as_the_torch_rounds():
     assert history[-1][0] > history[0][0]
 
 
-def test_link_counts_match_the_torch_code_on_open_and_closed_parts():
+def open_mesh_with_a_fin():
+    """A sphere with an open cap (boundary edges) and a non-manifold fin (an edge with three faces)."""
     v, f = sphere(2)
-    f = f[v[f].mean(axis=1)[:, 2] < 0.6]  # an open cap: boundary edges with a single opposite corner
-    f = np.concatenate([f, [[f[0, 0], f[0, 1], f[5, 2]]]])  # and a non-manifold fin (an edge with three faces)
+    f = f[v[f].mean(axis=1)[:, 2] < 0.6]
+    return v, np.concatenate([f, [[f[0, 0], f[0, 1], f[5, 2]]]])
+
+
+def test_edge_list_matches_the_torch_code():
+    v, f = open_mesh_with_a_fin()
+    locked = torch.zeros(len(v), dtype=torch.bool)
+    locked[::7] = True
     faces = torch.from_numpy(f)
-    edges = port._edge_list(faces, len(v), torch.zeros(len(v), dtype=torch.bool))
+    expected = port._edge_list(faces, len(v), locked)
+    got = simplify_triton.edge_list(faces.to(DEVICE), len(v), locked.to(DEVICE))
+    for field, value in zip(("keys", "u", "v", "count", "opposite", "half_edge", "listed"), got, strict=True):
+        assert torch.equal(value.cpu(), getattr(expected, field)), field
+    assert {1, 2, 3} <= set(expected.count.tolist()) and 0 < len(expected.listed) < len(expected.keys)
+
+
+def test_candidate_rules_match_the_torch_code_on_open_and_closed_parts():
+    v, f = open_mesh_with_a_fin()
+    faces = torch.from_numpy(f)
+    locked = torch.zeros(len(v), dtype=torch.bool)
+    locked[::11] = True
+    state = port._initial_state(torch.from_numpy(v), faces, torch.zeros(len(v), 0, dtype=torch.float64), locked,
+                                False, 1e3)
+    edges = port._edge_list(faces, len(v), state.locked)
+    chosen = torch.randperm(len(edges.keys), generator=torch.Generator().manual_seed(0))
+    plan = port._plan(state, edges, chosen, torch.zeros(len(chosen), 3, dtype=torch.float64), -2.0)
     order, start = port._csr(torch.cat([edges.u, edges.v]), len(v))
     neighbours = torch.cat([edges.v, edges.u])[order]
-    u, v_end = torch.cat([edges.u, edges.v]), torch.cat([edges.v, edges.u])  # each edge from both ends
-    expected = port._link_counts(edges.keys, neighbours, start, u, v_end, len(v))
-    counts = simplify_triton.link_counts(*(x.to(DEVICE) for x in (edges.keys, neighbours, start, u, v_end)), len(v))
-    assert torch.equal(counts.cpu(), expected.to(torch.int32))
-    assert {1, 2, 3} <= set(expected.tolist())  # boundary, interior and fin edges
+    args = (edges.keys, edges.u, edges.v, edges.count, neighbours, start, chosen, state.locked, state.boundary)
+    kept, moving, count, legal = simplify_triton.candidate_rules(*(x.to(DEVICE) for x in args), len(v))
+    assert torch.equal(kept.cpu(), plan.kept) and torch.equal(moving.cpu(), plan.moving)
+    assert torch.equal(count.cpu(), plan.removes)
+    # _plan's legal also has the face checks (none fail with min_normal_cos -2 but degenerate or duplicate faces).
+    legal = legal.cpu()
+    assert torch.equal(legal & plan.legal, plan.legal) and (legal & ~plan.legal).sum() < 0.05 * len(chosen)
+    assert 0.3 * len(chosen) < int(legal.sum()) < len(chosen)  # some edges fail the boundary, lock or link rules
+
+
+def test_collapse_kernels_update_faces_and_vertices_like_the_torch_code():
+    v, f = sphere(2)
+    v = v + np.random.default_rng(1).normal(scale=0.02, size=v.shape)
+    faces = torch.from_numpy(f)
+    locked = torch.zeros(len(v), dtype=torch.bool)
+    state = port._initial_state(torch.from_numpy(v), faces, torch.zeros(len(v), 0, dtype=torch.float64), locked,
+                                False, 1e3)
+    edges = port._edge_list(faces, len(v), locked)
+    points, cost = port._placements(state, edges.u, edges.v)
+    chosen = torch.argsort(port._sort_keys(cost, edges.keys), stable=True)[: len(edges.keys) // 3]
+    plan = port._plan(state, edges, chosen, points[chosen], 0.1)
+    winner = port._independent(state, plan)
+    excess = int(plan.removes[winner].sum()) // 2  # the cut-off stops about half way through the winners
+    device_state = port._State(*(x.to(DEVICE).clone() for x in (state.positions, state.quadrics, state.attributes,
+                                                               state.locked, state.boundary, state.faces)))
+    device_plan = port._Plan(*(x.to(DEVICE) for x in (plan.kept, plan.moving, plan.points, plan.removes, plan.legal,
+                                                      plan.owner, plan.face)))
+    expected = port._apply(state, plan, excess)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(port, "_triton_for", lambda tensor: True)
+        assert port._apply(device_state, device_plan, excess) == expected > 5
+    for field in ("positions", "quadrics", "boundary", "faces"):
+        assert torch.equal(getattr(device_state, field).cpu(), getattr(state, field)), field
 
 
 def test_the_kernel_path_simplifies_like_the_torch_path(monkeypatch):
