@@ -30,9 +30,11 @@ def test_rasterizer_covers_triangle_centres_with_exact_barycentrics():
     np.testing.assert_array_equal(face_id[centre.sum(-1) < 1 - 1e-9], 0)
 
 
-def test_unwrap_sphere_charts_do_not_overlap_and_keep_the_gutter():
+@pytest.mark.parametrize("noise, size", [(0.0, 128), (0.01, 256)])
+def test_unwrap_sphere_charts_do_not_overlap_and_keep_the_gutter(noise, size):
     vertices, faces = icosphere(3)
-    size, gutter = 128, 2
+    vertices = vertices * (1 + noise * np.random.default_rng(1).standard_normal((len(vertices), 1)))
+    gutter = 2
     result = unwrap_uv(vertices, faces, texture_size=size, gutter=gutter)
     assert result.faces.shape == faces.shape and (result.uvs >= 0).all() and (result.uvs <= 1).all()
     # Seam splitting: same geometry per corner, more vertices than the input.
@@ -51,7 +53,7 @@ def test_unwrap_sphere_charts_do_not_overlap_and_keep_the_gutter():
             grown |= np.roll(grown, 1, 0) | np.roll(grown, -1, 0) | np.roll(grown, 1, 1) | np.roll(grown, -1, 1)
         assert (owner[grown] == -1).all(), f"chart {chart} overlaps or is within {gutter} texels of another"
         owner[mask] = chart
-    assert (owner >= 0).mean() > 0.3
+    assert (owner >= 0).mean() > 0.45  # measured 0.478 (clean) and 0.515 (noisy); shelf packing: 0.478 and 0.499
 
 
 def test_unwrap_is_low_distortion_on_a_sphere():

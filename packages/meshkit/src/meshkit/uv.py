@@ -280,15 +280,15 @@ def pack_layout(extent: np.ndarray, texture_size: int, gutter: int) -> tuple[flo
     c = pad * pad * len(extent) - float(texture_size - gutter) ** 2
     full = (2 * -c) / (b + np.sqrt(b * b - 4 * a * c)) if b > 0 else np.inf
     fits, fails = 0.0, min(full, (usable - 1) / max(extent.max(), 1e-300)) * (1 + 1e-9)
-    guess = 0.95 * fails
-    for _ in range(100 if fails > 0 else 0):
+    guess = 0.96 * fails
+    for _ in range(300 if fails > 0 else 0):
         if placement(guess) is not None:
             fits = guess
             break
-        fails, guess = guess, guess * 0.9
+        fails, guess = guess, guess * 0.96
     if fits == 0.0:
         raise ValueError("charts cannot be packed: raise texture_size or lower gutter")
-    for _ in range(7):
+    for _ in range(5):  # to within 0.13% of the scale
         middle = 0.5 * (fits + fails)
         fits, fails = (middle, fails) if placement(middle) is not None else (fits, middle)
     return (float(fits), *placement(fits))

@@ -1,11 +1,11 @@
-"""``unwrap_uv`` on torch tensors of any device (the GPU path): the same charts, projection, principal axes, shelf
+"""``unwrap_uv`` on torch tensors of any device (the GPU path): the same charts, projection, principal axes, turns,
 packing and seam splitting as the numpy code in ``uv``, with the same numbers.
 
 Every sum is taken in a fixed order, so results do not depend on the device's scheduling: the normal smoothing adds
 each face's (at most four) terms in ``np.bincount``'s order through a dense gather table, per-chart sums follow
 ``uv.pairwise_sums``' tree, minima/maxima and integer counts are order-free. The row arithmetic is ``uv``'s own
 (correctly rounded operations only), so on CPU tensors the result equals the numpy path's bit for bit. Only the
-shelf packing runs on the host, from one transfer of the per-chart extents. Host syncs: the input checks, the
+skyline packing runs on the host, from one transfer of the per-chart extents. Host syncs: the input checks, the
 component rounds, the chart count, the extents and the seam split's vertex count.
 """
 
