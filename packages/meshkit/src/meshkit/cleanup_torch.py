@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from .gpu import cuda_device
 from .holes import _check_tensors
 from .topology_torch import (
     EdgeRuns,
@@ -159,13 +160,33 @@ def remove_small_components(vertices: Any, faces: Any, min_area: float | None = 
 
 
 def unify_orientation(vertices: Any, faces: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """``cleanup.unify_orientation`` on the tensors' device.
+    """``cleanup.unify_orientation`` on the tensors' device (CUDA meshes through the Triton kernels of
+    ``gpu.orientation_triton``). A component whose two orientations meet cannot be oriented and its result depends
+    on the walk's order: such meshes go through the native code on the CPU."""
+    vertices, faces, dtype = _checked(vertices, faces)
+    oriented, orientable = None, None
+    if cuda_device(faces) is not None:
+        from .gpu.edges_triton import MAX_HALF_EDGES
+        from .gpu.orientation_triton import orient_faces
+
+        if 3 * len(faces) < MAX_HALF_EDGES:
+            oriented, orientable = orient_faces(vertices, faces)
+    if oriented is None:
+        oriented, orientable = _orient_faces(vertices, faces)
+    if not bool(orientable):
+        from .cleanup import unify_orientation as native
+
+        out_v, out_f = native(vertices.cpu(), faces.cpu())
+        return out_v.to(vertices.device), out_f.to(vertices.device)
+    return vertices.to(dtype), oriented
+
+
+def _orient_faces(vertices: torch.Tensor, faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(faces oriented as the native code orients them, 0-d bool tensor: every component was orientable).
 
     Orientation travels as parity: node ``2 * face + flipped`` is joined to the neighbour state it forces, so the
     component root of ``2 * face`` is ``2 * seed + flip`` with seed the component's first face, which is where the
-    native breadth-first walk starts. A component whose two states meet cannot be oriented and its result depends
-    on the walk's order: such meshes go through the native code on the CPU."""
-    vertices, faces, dtype = _checked(vertices, faces)
+    native breadth-first walk starts; where the two states of a face meet, its component cannot be oriented."""
     runs = edge_runs(faces, len(vertices))
     h1, h2 = runs.order[:-1], runs.order[1:]
     paired = runs.pair_starts()  # elsewhere each state is linked to itself (no host read for the pair count)
@@ -175,11 +196,6 @@ def unify_orientation(vertices: Any, faces: Any) -> tuple[torch.Tensor, torch.Te
     b = torch.where(paired, 2 * (h2 // 3), a)
     roots = component_roots(2 * len(faces), torch.cat([a, a + 1]), torch.cat([b + same, b + 1 - same]))
     state = roots[0::2]
-    if bool((state == roots[1::2]).any()):
-        from .cleanup import unify_orientation as native
-
-        out_v, out_f = native(vertices.cpu(), faces.cpu())
-        return out_v.to(vertices.device), out_f.to(vertices.device)
     seed = state // 2
     faces = torch.where((state % 2 == 1)[:, None], faces.flip(1), faces)
     boundary = runs.first & (runs.count == 1)
@@ -187,4 +203,4 @@ def unify_orientation(vertices: Any, faces: Any) -> tuple[torch.Tensor, torch.Te
     v = vertices.to(torch.float64)[faces]
     volume = component_sums(seed, _dot(v[:, 0], _cross(v[:, 1], v[:, 2])))
     inward = ((volume < 0) & ~open_part)[seed]
-    return vertices.to(dtype), torch.where(inward[:, None], faces.flip(1), faces).contiguous()
+    return torch.where(inward[:, None], faces.flip(1), faces).contiguous(), ~(state == roots[1::2]).any()

@@ -112,5 +112,10 @@ def rank_roots(roots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def component_sums(roots: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """Per-node array holding, at each root, the sum of ``values`` over that root's component (added in node order
-    on the CPU, as ``np.bincount`` adds; by atomics, so in any order, on the GPU)."""
+    on the CPU, as ``np.bincount`` adds; by atomics, so in any order, on the GPU, where the Triton sums of
+    ``gpu.components_triton`` send one atomic per block and component instead of one per value)."""
+    if cuda_device(roots) is not None:
+        from .gpu.components_triton import component_sums as block_sums
+
+        return block_sums(roots, values)
     return torch.zeros(len(roots), dtype=values.dtype, device=roots.device).index_add_(0, roots, values)
