@@ -115,9 +115,10 @@ def test_filled_texture_has_no_seams_at_coarse_mip_levels():
     mesh_uv = (low_v[layout.vertex_map], layout.faces, layout.uvs)
     result = bake_attributes(mesh_uv, None, None, colour_field, 256)
     unfilled = bake_attributes(mesh_uv, None, None, colour_field, 256, fill=False)
-    # Measured max errors, levels 1/2/3: 1e-7 / 0.005 / 0.14 (blocks wider than the 2-texel gutter start to hold two
-    # charts, so some mixing is inherent there); black fill 0.75 / 0.93 / 0.95.
-    for level, tolerance in ((1, 1e-3), (2, 0.02), (3, 0.2)):
+    # Measured max errors, levels 1/2/3: 1e-7 / 0.005 / 0.30 (blocks wider than the 2-texel gutter start to hold two
+    # charts, so some mixing is inherent there; the skyline packer puts charts closer together than the shelf packer,
+    # which measured 0.14 at level 3); black fill 0.75 / 0.93 / 0.95.
+    for level, tolerance in ((1, 1e-3), (2, 0.02), (3, 0.35)):
         coverage = box_mip(result.mask[..., None].astype(np.float64), level)[..., 0]
         covered_mean = box_mip(unfilled.texture * result.mask[..., None], level) / np.maximum(coverage, 1e-9)[..., None]
         touched = coverage > 0
