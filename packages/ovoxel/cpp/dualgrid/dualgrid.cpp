@@ -494,22 +494,21 @@ void DualGridBuilder<Key>::solve_voxel(const ShardT& sh, size_t i, float regular
 }
 
 // Edges used by exactly one face, ordered by (smaller, larger) vertex index as upstream's std::map walk. Edges are
-// bucketed by their smaller vertex (counting sort), then each vertex's short list is sorted, in parallel chunks.
+// bucketed by their smaller vertex (counting sort: the bucket ends, then a backward scatter that leaves each bucket
+// in face order and its start in place), then each vertex's short list is sorted, in parallel chunks.
 std::vector<std::array<Vec3f, 2>> boundary_edges(const float* verts, const int32_t* faces, size_t nf, size_t nv,
                                                  int threads) {
-    auto corner_edge = [&](size_t i) {
-        const int32_t a = faces[i], b = faces[i - i % 3 + (i + 1) % 3];
-        return std::make_pair(std::min(a, b), std::max(a, b));
-    };
-    std::vector<size_t> start(nv + 1, 0);
-    for (size_t i = 0; i < 3 * nf; ++i) ++start[size_t(corner_edge(i).first) + 1];
-    for (size_t a = 0; a < nv; ++a) start[a + 1] += start[a];
+    std::vector<uint32_t> start(nv + 1, 0);  // 3 nf < 2^32 (checked by the caller)
+    for (size_t t = 0; t < nf; ++t)
+        for (int k = 0; k < 3; ++k) ++start[size_t(std::min(faces[3 * t + k], faces[3 * t + (k + 1) % 3]))];
+    for (size_t a = 0; a + 1 < nv; ++a) start[a + 1] += start[a];
+    start[nv] = uint32_t(3 * nf);
     std::vector<int32_t> other(3 * nf);
-    std::vector<size_t> fill(start.begin(), start.end() - 1);
-    for (size_t i = 0; i < 3 * nf; ++i) {
-        const auto [a, b] = corner_edge(i);
-        other[fill[size_t(a)]++] = b;
-    }
+    for (size_t t = nf; t-- > 0;)
+        for (int k = 3; k-- > 0;) {
+            const int32_t a = faces[3 * t + k], b = faces[3 * t + (k + 1) % 3];
+            other[--start[size_t(std::min(a, b))]] = std::max(a, b);
+        }
     std::vector<std::vector<std::array<Vec3f, 2>>> parts(threads);
 #pragma omp parallel for schedule(static, 1) num_threads(threads)
     for (int c = 0; c < threads; ++c) {
@@ -564,6 +563,7 @@ py::tuple mesh_to_dual_grid(py::array_t<float, py::array::c_style | py::array::f
     const int32_t* f = faces.data();
     const size_t nf = faces.shape(0);
     const py::ssize_t nv = vertices.shape(0);
+    if (3 * nf >= (size_t(1) << 32)) throw std::invalid_argument("meshes of 2^32 / 3 faces or more are not supported");
     // Vertices relative to the box's minimum (float32 differences) and whether any lies outside the box.
     std::vector<float> shifted(3 * size_t(nv));
     bool outside = false;
