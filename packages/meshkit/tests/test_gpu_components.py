@@ -3,7 +3,7 @@ against the torch FastSV code on CPU tensors, on their own and inside the cleanu
 
 import numpy as np
 import pytest
-from test_cleanup_torch import orientable_damage, soup_damage
+from test_cleanup_torch import mobius, orientable_damage, soup_damage
 from triton_device import DEVICE, needs_cuda, torch
 
 components_triton = pytest.importorskip("meshkit.gpu.components_triton")  # after triton_device chose the interpreter
@@ -93,3 +93,68 @@ def test_cuda_tensors_take_the_kernels_on_a_large_graph(monkeypatch):
     monkeypatch.setattr(topology_torch, "_CHECK_EVERY", None)  # the FastSV loop must not run on the device
     a, b = (torch.from_numpy(np.ascontiguousarray(column)).cuda() for column in pairs.T)
     assert torch.equal(topology_torch.component_roots(side * side, a, b).cpu(), expected)
+
+
+def sorted_links(faces):
+    """(b, parity, count) per half-edge from the torch code's sorted edge runs, as ``half_edge_links`` gives them."""
+    runs = topology_torch.edge_runs(faces, int(faces.max()) + 1)
+    h1, h2 = runs.order[:-1], runs.order[1:]
+    paired = runs.pair_starts()
+    partner = torch.arange(faces.numel())
+    partner[h1[paired]], partner[h2[paired]] = h2[paired], h1[paired]
+    start = faces.reshape(-1)
+    count = torch.zeros_like(partner).scatter_(0, runs.order, runs.count)
+    return partner // 3, ((partner != torch.arange(len(partner))) & (start == start[partner])).long(), count
+
+
+def test_hashed_edge_links_equal_the_sorted_runs():
+    edges_triton = pytest.importorskip("meshkit.gpu.edges_triton")
+    faces = torch.from_numpy(soup_damage()[1])  # edges of 1, 2 and many faces, repeated vertices
+    a, b, parity, count = (t.cpu().long() for t in edges_triton.half_edge_links(faces.int().to(DEVICE),
+                                                                                int(faces.max()) + 1))
+    want_b, want_parity, want_count = sorted_links(faces)
+    assert torch.equal(a, torch.arange(faces.numel()) // 3)
+    assert torch.equal(b, want_b) and torch.equal(parity, want_parity)
+    assert torch.equal(count, want_count.clamp(max=3))
+    assert {1, 2, 3} <= set(count.tolist()) and 0 < int(parity.sum()) < int((b != a).sum())
+    with pytest.raises(ValueError, match="fewer than"):
+        edges_triton.half_edge_links(faces[:1].expand(2**29, 3), 300)  # a view: no memory
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_parity_roots_equal_the_doubled_graph(seed):
+    rng = np.random.default_rng(seed)
+    pairs = rng.integers(0, 2000, size=(1800, 2))
+    flip = rng.integers(0, 2, size=2000)
+    parity = flip[pairs[:, 0]] ^ flip[pairs[:, 1]]  # agrees with a flip per node
+    a, b, p = (torch.from_numpy(np.ascontiguousarray(c)) for c in (pairs[:, 0], pairs[:, 1], parity))
+    doubled = topology_torch.component_roots(4000, torch.cat([2 * a, 2 * a + 1]), torch.cat([2 * b + p, 2 * b + 1 - p]))
+    roots, parities = (t.cpu() for t in components_triton.parity_roots(2000, a.to(DEVICE), b.to(DEVICE),
+                                                                       p.to(torch.int8).to(DEVICE)))
+    assert torch.equal(roots, doubled[0::2] // 2) and torch.equal(parities.long(), doubled[0::2] % 2)
+    assert torch.equal(parities.long(), torch.from_numpy(flip ^ flip[roots.numpy()]))
+    assert 1 < len(torch.unique(roots)) < 1000 and 0 < int(parities.sum()) < 2000
+
+
+def test_oriented_faces_equal_the_native_ones():
+    orientation_triton = pytest.importorskip("meshkit.gpu.orientation_triton")
+    v, f = orientable_damage(seed=3)
+    vertices, faces = torch.from_numpy(v).float(), torch.from_numpy(f).int()
+    expected = cleanup.unify_orientation(vertices, faces)[1]
+    oriented, orientable = orientation_triton.orient_faces(vertices.to(DEVICE), faces.to(DEVICE))
+    assert bool(orientable) and oriented.dtype == torch.int64
+    assert torch.equal(oriented.cpu(), expected) and not torch.equal(expected, faces.long())
+    strip = torch.from_numpy(mobius()[1])  # one component that cannot be oriented
+    assert not bool(orientation_triton.orient_faces(torch.from_numpy(mobius()[0]).to(DEVICE), strip.to(DEVICE))[1])
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.float64])
+def test_block_sums_equal_the_torch_sums(dtype):
+    rng = np.random.default_rng(7)
+    roots = torch.from_numpy(np.sort(rng.integers(0, 40, size=1500)))  # long runs of one root, as in meshes
+    roots = torch.where(torch.from_numpy(rng.random(1500) < 0.1), torch.from_numpy(rng.integers(0, 1500, 1500)),
+                        roots)
+    values = torch.from_numpy(rng.integers(-50, 50, size=1500)).to(dtype)
+    expected = torch.zeros(1500, dtype=dtype).index_add_(0, roots, values)
+    got = components_triton.component_sums(roots.to(DEVICE), values.to(DEVICE)).cpu()
+    assert got.dtype == dtype and torch.equal(got, expected) and int((expected != 0).sum()) > 40

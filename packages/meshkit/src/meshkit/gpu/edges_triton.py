@@ -68,10 +68,10 @@ def half_edge_links(faces: Any, num_vertices: int) -> tuple[Any, Any, Any, Any]:
     """(a, b, parity, count) per half-edge of the (F, 3) integer ``faces`` (3F below ``MAX_HALF_EDGES``): int32
     face ``a`` and the int32 face ``b`` across its edge when exactly two half-edges share it (else ``a``), int8
     parity 1 where those two start at the same vertex, and int8 half-edges on the edge (1, 2, or 3 for more)."""
-    faces = faces.contiguous()
     n = 3 * len(faces)
     if n >= MAX_HALF_EDGES:
         raise ValueError(f"the hashed edge table takes fewer than {MAX_HALF_EDGES // 3} faces, got {len(faces)}")
+    faces = faces.contiguous()
     bits = max(4, (4 * n // 3).bit_length())  # load factor at most 3/4 when every half-edge is its own edge
     table = torch.zeros(2 << bits, dtype=torch.int64, device=faces.device)
     slots = torch.empty(n, dtype=torch.int32, device=faces.device)
