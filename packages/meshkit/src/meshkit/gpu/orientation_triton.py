@@ -83,6 +83,7 @@ def orient_faces(vertices: Any, faces: Any) -> tuple[Any, Any]:
         _check_kernel[(triton.cdiv(3 * num_faces, _BLOCK),)](a, b, parity, count, roots, flips, bad, open_part,
                                                              3 * num_faces, BLOCK=_BLOCK)
         grid = (triton.cdiv(num_faces, _BLOCK),)
-        _volume_kernel[grid](vertices, faces, roots, flips, volume, num_faces, BLOCK=_BLOCK)
+        # no FMA contraction: each face's volume rounds after every product and sum, as the torch and numpy code do
+        _volume_kernel[grid](vertices, faces, roots, flips, volume, num_faces, BLOCK=_BLOCK, enable_fp_fusion=False)
         _write_kernel[grid](faces, roots, flips, volume, open_part, out, num_faces, BLOCK=_BLOCK)
     return out, bad[0] == 0
