@@ -110,7 +110,9 @@ void MipTexture::sample(double u, double v, double mip_level, double* out) const
     const double blend = level - double(lower);
     float lower_values[kMaxChannels], upper_values[kMaxChannels];
     sample_linear(levels_[size_t(lower)], u, v, lower_values);
-    if (lower == last) {
+    // At a whole level the blend is the lower sample: 1 * l + 0 * u == l, as u is finite wherever l is (the coarser
+    // level's coordinates are smaller), and l is never -0.
+    if (lower == last || blend == 0.0) {
         for (int c = 0; c < channels_; ++c) out[c] = lower_values[c];
         return;
     }
