@@ -53,7 +53,7 @@ def test_unwrap_sphere_charts_do_not_overlap_and_keep_the_gutter(noise, size):
             grown |= np.roll(grown, 1, 0) | np.roll(grown, -1, 0) | np.roll(grown, 1, 1) | np.roll(grown, -1, 1)
         assert (owner[grown] == -1).all(), f"chart {chart} overlaps or is within {gutter} texels of another"
         owner[mask] = chart
-    assert (owner >= 0).mean() > 0.45  # measured 0.478 (clean) and 0.515 (noisy); shelf packing: 0.478 and 0.499
+    assert (owner >= 0).mean() > 0.47  # measured 0.497 (clean) and 0.532 (noisy); box skyline: 0.478 and 0.515
 
 
 def test_unwrap_is_low_distortion_on_a_sphere():

@@ -1,9 +1,10 @@
 """The torch unwrap (uv_torch) against the numpy path: same charts, faces and UVs bit for bit on CPU tensors, its
-fixed-order sums, the half-angle rotation, the skyline packing, errors; CUDA when available."""
+fixed-order sums, the half-angle rotation, the shape packing, errors; CUDA when available."""
 
 import numpy as np
 import pytest
 from meshkit import uv
+from meshkit.raster import rasterize_uv
 from meshkit.uv import unwrap_uv
 
 torch = pytest.importorskip("torch")
@@ -80,52 +81,64 @@ def test_half_angle_matches_trigonometry():
     np.testing.assert_array_equal(torch_sin.numpy(), sin)
 
 
-def assert_boxes_apart(sizes: np.ndarray, offsets: np.ndarray, turned: np.ndarray, gutter: int, size: int) -> None:
-    """Every box (turned ones with width and height swapped) inside the border gutter and ``gutter`` texels from
-    every other box along x or y."""
-    dims = np.where(turned[:, None], sizes[:, ::-1], sizes)
-    low, high = offsets, offsets + dims
-    assert (low >= gutter).all() and (high + gutter <= size).all()
-    apart = ((low[:, None] >= high[None] + gutter) | (low[None] >= high[:, None] + gutter)).any(-1)
-    np.fill_diagonal(apart, True)
-    assert apart.all()
+def fan_charts(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-face corners (F, 3, 2) and chart ids of ``count`` random counter-clockwise fans (stars, Ls, slivers)."""
+    coords, chart = [], []
+    for c in range(count):
+        spokes = int(rng.integers(3, 9))
+        angles = np.sort(rng.uniform(0, 2 * np.pi, spokes))
+        radii = rng.uniform(0.2, 1.0, spokes) * rng.uniform(0.5, 3.0)
+        rim = np.stack([np.cos(angles) * radii * rng.uniform(0.3, 1.5), np.sin(angles) * radii], 1)
+        centre = np.zeros((spokes, 2))
+        coords.append(np.stack([centre, rim, np.roll(rim, -1, 0)], 1))
+        chart.append(np.full(spokes, c))
+    coords, chart = np.concatenate(coords), np.concatenate(chart)
+    keep = signed_areas(coords) > 0  # drops the closing wedge where the rim turns by more than half a turn
+    return coords[keep], chart[keep]
 
 
-def test_skyline_pack_keeps_boxes_apart_and_inside():
-    rng = np.random.default_rng(5)
-    placed = 0
-    for _ in range(300):
-        count = int(rng.integers(1, 200))
-        sizes = rng.integers(1, 40, size=(count, 2)) * rng.integers(1, 3, size=(count, 1))  # a few large boxes
-        gutter, size = int(rng.integers(0, 4)), int(rng.integers(16, 400))
-        result = uv.skyline_pack(sizes, gutter, size)
-        if result is not None:
-            assert_boxes_apart(sizes, *result, gutter, size)
-            short = sizes.min(1) + gutter < size // 32  # not placed alone: laid flat
-            np.testing.assert_array_equal(result[1][short], sizes[short, 1] > sizes[short, 0])
-            placed += 1
-        else:  # fails only where the boxes with their gutters would take over half the texture, or one cannot fit
-            assert ((sizes + gutter).prod(1).sum() > 0.5 * (size - gutter) ** 2 or
-                    (sizes.max(1) + 2 * gutter > size).any())
-    assert 30 < placed < 270  # both outcomes exercised
+def signed_areas(corners: np.ndarray) -> np.ndarray:
+    (ax, ay), (bx, by), (cx, cy) = (corners[:, k].T for k in range(3))
+    return 0.5 * ((bx - ax) * (cy - ay) - (by - ay) * (cx - ax))
 
 
-def test_skyline_pack_tiles_a_texture_exactly():
-    # Rows of 62 + 30, 30 + 62 and 30 + 30 + 30 texels, all 30 tall, fill a 98^2 texture with gutter 2 exactly.
-    sizes = np.array([[62, 30]] * 2 + [[30, 30]] * 5)
-    offsets, turned = uv.skyline_pack(sizes, 2, 98)
-    assert_boxes_apart(sizes, offsets, turned, 2, 98)
-    assert uv.skyline_pack(sizes + 1, 2, 98) is None
+@pytest.mark.parametrize("seed, count, size, gutter", [(0, 1, 32, 0), (1, 12, 64, 1), (2, 40, 128, 2), (3, 25, 96, 3)])
+def test_packed_charts_stay_inside_and_a_gutter_apart(seed, count, size, gutter):
+    coords, chart = fan_charts(np.random.default_rng(seed), count)
+    result_uv = uv.pack_charts(coords, chart, size, gutter)
+    assert (result_uv >= 0).all() and (result_uv <= 1).all()
+    ratio = signed_areas(result_uv) / signed_areas(coords)
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-9)  # one uniform scale, turns keep the orientation
+    uvs, faces = result_uv.reshape(-1, 2), np.arange(3 * len(chart)).reshape(-1, 3)
+    owner = np.full((size, size), -1)
+    for c in range(count):
+        face_id, _ = rasterize_uv(uvs, faces[chart == c], size)
+        grown = face_id >= 0
+        for _ in range(gutter - 1):
+            grown |= np.roll(grown, 1, 0) | np.roll(grown, -1, 0) | np.roll(grown, 1, 1) | np.roll(grown, -1, 1)
+        assert (owner[grown] == -1).all(), f"chart {c} overlaps or is within {gutter} texels of another"
+        owner[face_id >= 0] = c
+    # Shapes packed, not boxes: the charts cover a fair share of the texture (measured 0.33 to 0.62).
+    assert (owner >= 0).mean() > 0.25
 
 
 def test_pack_layout_turns_charts_counter_clockwise_inside_their_boxes():
     flat = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]])  # a chart 2 wide and 1 tall, counter-clockwise
-    low, high, chart = flat.min(0, keepdims=True), flat.max(0, keepdims=True), np.zeros(3, np.int64)
-    offsets = np.array([[3.0, 5.0]])
-    upright = uv.place_corners(np, flat, low, high, offsets, np.array([False]), chart, 10.0, 100)
-    turned = uv.place_corners(np, flat, low, high, offsets, np.array([True]), chart, 10.0, 100)
-    np.testing.assert_allclose(upright * 100, [[3.5, 5.5], [23.5, 5.5], [3.5, 15.5]])
-    np.testing.assert_allclose(turned * 100, [[13.5, 5.5], [13.5, 25.5], [3.5, 5.5]])  # 1 wide, 2 tall, CCW
+    low, chart = flat.min(0, keepdims=True), np.zeros(3, np.int64)
+    offsets, sizes = np.array([[3.0, 5.0]]), np.array([[21.0, 11.0]])  # ceil(extent * 10) + 1 texels
+    placed = [uv.place_corners(np, flat, low, offsets, np.array([turn]), sizes, chart, 10.0, 100) * 100
+              for turn in range(4)]
+    np.testing.assert_allclose(placed[0], [[3.5, 5.5], [23.5, 5.5], [3.5, 15.5]])
+    np.testing.assert_allclose(placed[1], [[13.5, 5.5], [13.5, 25.5], [3.5, 5.5]])  # 1 wide, 2 tall
+    np.testing.assert_allclose(placed[2], [[23.5, 15.5], [3.5, 15.5], [23.5, 5.5]])
+    np.testing.assert_allclose(placed[3], [[3.5, 25.5], [3.5, 5.5], [13.5, 25.5]])
+    assert (signed_areas(np.stack(placed)) > 0).all()  # counter-clockwise in every turn
+
+
+def test_pack_layout_error_when_charts_cannot_fit():
+    coords, chart = fan_charts(np.random.default_rng(0), 200)
+    with pytest.raises(ValueError, match="cannot be packed"):
+        uv.pack_charts(coords, chart, 8, 3)
 
 
 def test_torch_unwrap_errors():

@@ -22,8 +22,8 @@ def test_duck_rows_report_charts_area_and_covered_texels(tmp_path):
     rows = {row["method"]: row for row in json.loads(report.read_text())}
     numpy_row = rows["meshkit numpy"]
     assert numpy_row["faces"] == 4212 and numpy_row["charts"] > 10 and numpy_row["seconds"] > 0
-    # Measured 0.464 UV area at 256^2 (0.535 at 1024^2); covered texel centres follow the area within a few percent.
-    assert 0.4 < numpy_row["uv_area"] < 1 and abs(numpy_row["texels_covered"] - numpy_row["uv_area"]) < 0.03
+    # Measured 0.575 UV area at 256^2 (0.660 at 1024^2); covered texel centres follow the area within a few percent.
+    assert 0.5 < numpy_row["uv_area"] < 1 and abs(numpy_row["texels_covered"] - numpy_row["uv_area"]) < 0.03
     if "meshkit torch-cpu" in rows:
         assert rows["meshkit torch-cpu"]["charts"] == numpy_row["charts"]
         assert rows["meshkit torch-cpu"]["uv_area"] == numpy_row["uv_area"]

@@ -1,4 +1,4 @@
-// Python bindings of meshkit._geometry: BVH queries, topology helpers, hole filling, simplification and remeshing.
+// Python bindings of meshkit._geometry: BVH queries, topology helpers, hole filling, simplification, remeshing and UV chart packing.
 #include <cmath>
 
 #include <pybind11/numpy.h>
@@ -10,6 +10,7 @@
 #include "remesh.h"
 #include "simplify.h"
 #include "topology.h"
+#include "uv_pack.h"
 
 namespace py = pybind11;
 using meshkit::TriangleBVH;
@@ -171,4 +172,5 @@ PYBIND11_MODULE(_geometry, m) {
           "(new vertices, new faces) closing every loop whose perimeter is at most max_perimeter.");
     meshkit::bind_simplify(m);
     meshkit::bind_remesh(m);
+    meshkit::bind_uv_pack(m);
 }

@@ -1,9 +1,10 @@
-"""UV unwrapping: normal-cone charts, per-chart orthographic projection, skyline packing with a texel gutter.
+"""UV unwrapping: normal-cone charts, per-chart orthographic projection, shape-aware packing with a texel gutter.
 
 Charts are edge-connected faces whose normals lie closest to the same one of six axis directions (so every normal is
 within ~55 degrees of its chart's direction); each chart is projected onto the plane of its area-weighted mean
 normal (falling back to its axis plane if that would flip a triangle), rotated to its principal axes, then to its
-smallest bounding box, and packed. The row arithmetic is written once for numpy and torch (``xp`` below is either
+smallest bounding box, and packed by its shape (the native bitmap packer in ``_geometry``, in one of four quarter
+turns). The row arithmetic is written once for numpy and torch (``xp`` below is either
 module), so that ``uv_torch``, the device path, computes the same numbers; only sums, components and sorting differ
 between the two.
 """
@@ -191,118 +192,72 @@ def project_charts(vertices: np.ndarray, faces: np.ndarray, chart: np.ndarray, c
     return chart_coordinates(_numpy_ops(chart, len(chart_axis)), vertices, faces, chart, chart_axis)
 
 
-def _window_maxima(heights: np.ndarray, width: int) -> np.ndarray:
-    """``heights[x:x + width].max()`` for every x in 0..len - width (maxima over doubling spans, then two spans)."""
-    level, span = heights, 1
-    while 2 * span <= width:
-        level = np.maximum(level[:-span], level[span:])  # level[x] = max(heights[x:x + 2 span])
-        span *= 2
-    return np.maximum(level[:len(heights) - width + 1], level[width - span:len(heights) - span + 1])
+def _placement(local: np.ndarray, chart_start: np.ndarray, extent: np.ndarray, scale: float, gutter: int,
+               texture_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(texel offsets (C, 2), quarter turns (C,), box sizes (C, 2), rows used or -1) of the charts at ``scale``:
+    each chart's box spans ``ceil(extent * scale) + 1`` texels, its triangles at ``local * scale + 0.5`` in it."""
+    sizes = np.ceil(extent * scale).astype(np.int64) + 1
+    offsets, turns, height = _geometry.pack_chart_bitmaps(local, chart_start, sizes, scale, gutter, texture_size)
+    return offsets, turns, sizes, int(height)
 
 
-def _lowest_spot(sky: np.ndarray, width: int, height: int, gutter: int) -> tuple[int, int, int]:
-    """(top, x, y) of the lowest top a box of ``width`` x ``height`` (gutter included) can rest at on the column
-    heights ``sky``, leftmost on ties, with x from ``gutter`` (the border)."""
-    tops = _window_maxima(sky[:-1], width)[gutter:]
-    x = int(np.argmin(tops))
-    return int(tops[x]) + height, gutter + x, int(tops[x])
-
-
-def skyline_pack(sizes: np.ndarray, gutter: int, texture_size: int,
-                 placed_alone: int = 64) -> tuple[np.ndarray, np.ndarray] | None:
-    """(integer texel offsets, turned flags) for boxes of ``sizes`` (N, 2) (width, height), each laid flat (turned
-    by a right angle where taller than wide) and placed tallest first on a skyline of column heights; None if they
-    do not fit in ``texture_size`` with ``gutter`` empty texels between boxes and around the border. The (at most
-    ``placed_alone``) boxes at least a 32nd of the texture tall go one by one, upright or flat, wherever their top
-    is lowest (leftmost on ties); the rest go in runs: each step fills the lowest flat stretch of the skyline with
-    the next boxes that fit side by side as one shelf, or raises the stretch to its lower neighbour."""
-    turned = sizes[:, 1] > sizes[:, 0]
-    laid = np.where(turned[:, None], sizes[:, ::-1], sizes)
-    order = np.argsort(-laid[:, 1], kind="stable")
-    turned = turned[order]
-    width, height = laid[order, 0] + gutter, laid[order, 1] + gutter  # each box with the gutter after it
-    wall = texture_size + 1  # no box fits next to or on it
-    # Columns 0..gutter-1 are the left border, column texture_size a sentinel: both are walls.
-    sky = np.full(texture_size + 1, gutter, np.int64)
-    sky[:gutter], sky[texture_size] = wall, wall
-    placed = np.zeros((len(order), 2), np.int64)
-    alone = min(int(np.count_nonzero(height >= texture_size // 32)), placed_alone)
-    for k in range(alone):
-        w, h = int(width[k]), int(height[k])
-        spots = [(*_lowest_spot(sky, w, h, gutter), False)] if w <= texture_size - gutter else []
-        if h != w and h <= texture_size - gutter:
-            spots.append((*_lowest_spot(sky, h, w, gutter), True))
-        top, x, y, upright = min(spots, default=(wall, 0, 0, False))
-        if top > texture_size:
-            return None
-        if upright:
-            turned[k], w = not turned[k], h
-        placed[k] = (x, y)
-        sky[x:x + w] = top
-    advance = np.concatenate([[0], np.cumsum(width[alone:])])  # x advance after the first k run boxes
-    start = 0
-    while start < len(advance) - 1:
-        x0 = int(np.argmin(sky))
-        y = int(sky[x0])
-        x1 = x0 + int(np.argmax(sky[x0:] != y))  # the sentinel ends every stretch
-        stop = int(np.searchsorted(advance, x1 - x0 + advance[start], side="right")) - 1
-        if stop == start:  # the next box is wider than the stretch: lift it to its lower neighbour
-            level = min(int(sky[x0 - 1]), int(sky[x1]))
-            if level >= wall:
-                return None
-            sky[x0:x1] = level
-            continue
-        if y + height[alone + start] > texture_size:
-            return None
-        placed[alone + start:alone + stop] = np.stack([x0 + advance[start:stop] - advance[start],
-                                                       np.full(stop - start, y)], 1)
-        sky[x0:x0 + advance[stop] - advance[start]] = y + height[alone + start]
-        start = stop
-    offsets, flags = np.zeros_like(placed), np.zeros(len(order), bool)
-    offsets[order], flags[order] = placed, turned
-    return offsets, flags
-
-
-def pack_layout(extent: np.ndarray, texture_size: int, gutter: int) -> tuple[float, np.ndarray, np.ndarray]:
-    """(scale, texel offsets (C, 2), turned flags (C,)) placing charts of ``extent`` (C, 2) without overlap (a
-    turned chart is turned by a right angle, counter-clockwise, inside its box): the largest uniform
-    scale (bracketed below the scale at which the boxes would fill the texture even if packed without gaps, then
-    bisected) at which their boxes skyline-pack."""
+def pack_layout(coords: np.ndarray, chart: np.ndarray, low: np.ndarray, high: np.ndarray, texture_size: int,
+                gutter: int) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """(scale, texel offsets (C, 2), quarter turns (C,), box sizes (C, 2)) placing the charts of ``coords`` (F, 3, 2),
+    faces of chart ``chart`` spanning ``low``..``high`` (C, 2), without overlap and a gutter apart: the largest
+    uniform scale (within 0.2%) at which the native bitmap packer fits their shapes in the texture: guesses from the
+    rows the last layouts used until one fits, then bisection."""
+    order = np.argsort(chart, kind="stable")
+    chart_start = np.searchsorted(chart[order], np.arange(len(low) + 1))
+    local = np.ascontiguousarray(coords[order] - low[chart[order]][:, None])
+    extent = high - low
+    edges = local[:, 1:] - local[:, :1]
+    area = 0.5 * float(np.abs(edges[:, 0, 0] * edges[:, 1, 1] - edges[:, 0, 1] * edges[:, 1, 0]).sum())
     usable = texture_size - 2 * gutter
-
-    def placement(scale: float) -> tuple[np.ndarray, np.ndarray] | None:
-        return skyline_pack(np.ceil(extent * scale).astype(np.int64) + 1, gutter, texture_size)
-
-    # Boxes with the gutter after them, at least (w s + 1 + gutter) x (h s + 1 + gutter) texels, cover more than
-    # the (texture_size - gutter)^2 texels they may take beyond the root of a quadratic in s.
-    pad = 1.0 + gutter
-    a, b = float(np.sum(extent[:, 0] * extent[:, 1])), pad * float(np.sum(extent[:, 0] + extent[:, 1]))
-    c = pad * pad * len(extent) - float(texture_size - gutter) ** 2
-    full = (2 * -c) / (b + np.sqrt(b * b - 4 * a * c)) if b > 0 else np.inf
-    fits, fails = 0.0, min(full, (usable - 1) / max(extent.max(), 1e-300)) * (1 + 1e-9)
-    guess = 0.96 * fails
-    for _ in range(300 if fails > 0 else 0):
-        if placement(guess) is not None:
-            fits = guess
+    fits, fails = 0.0, (usable - 1) / max(float(extent.max()), 1e-300) * (1 + 1e-9)
+    # First guess: the scale at which the charts, each grown by half a gutter (and half a texel) around its box's
+    # outline, would cover the texture.
+    pad = 0.5 * (gutter + 1)
+    a, b, c = area, 2 * pad * float(extent.sum()), len(extent) * (2 * pad) ** 2 - float(texture_size - gutter) ** 2
+    cover = (2 * -c) / (b + np.sqrt(b * b - 4 * a * c)) if b > 0 and c < 0 else 0.0
+    guess = min(fails / (1 + 1e-9), cover) if cover > 0 else 0.5 * fails
+    best, last = None, None
+    for _ in range(64 if fails > 0 else 0):
+        packing = _placement(local, chart_start, extent, guess, gutter, texture_size)
+        height = packing[3]
+        if 0 <= height <= texture_size:
+            fits, best = guess, packing
+        else:
+            fails = guess
+        if fits > 0 and fails <= fits * 1.002:
             break
-        fails, guess = guess, guess * 0.96
-    if fits == 0.0:
+        if fits > 0:  # bracketed: heights jump with the layout, so bisect
+            guess = 0.5 * (fits + fails)
+            continue
+        # The scale at which the rows used would just fill the texture, with rows taken as growing like scale^k,
+        # k from the last two guesses (2 at first: rows ~ area), aimed a little below, kept below the failed guess.
+        rows = np.log(max(height - gutter, 1) if height > 0 else 4 * texture_size)
+        power = 2.0 if last is None else min(max((rows - last[1]) / (np.log(guess) - last[0]), 1.0), 4.0)
+        last = (np.log(guess), rows)
+        guess = float(guess * min(0.995 * np.exp((np.log(texture_size - gutter) - rows) / power), 0.99))
+    if best is None:
         raise ValueError("charts cannot be packed: raise texture_size or lower gutter")
-    for _ in range(5):  # to within 0.13% of the scale
-        middle = 0.5 * (fits + fails)
-        fits, fails = (middle, fails) if placement(middle) is not None else (fits, middle)
-    return (float(fits), *placement(fits))
+    return fits, best[0], best[1], best[2]
 
 
-def place_corners(xp: Any, flat: Any, low: Any, high: Any, offsets: Any, turned: Any, corner_chart: Any,
+def place_corners(xp: Any, flat: Any, low: Any, offsets: Any, turns: Any, sizes: Any, corner_chart: Any,
                   scale: float, texture_size: int) -> Any:
-    """UVs of chart coordinates ``flat`` (3F, 2) of charts spanning ``low``..``high`` (C, 2), turned charts turned
-    counter-clockwise by a right angle: inside its box of n texels a chart spans [0.5, n - 0.5] texel units, so the
-    box edges hold no chart area."""
-    turn = turned[corner_chart]
-    local_u, local_v = flat[:, 0] - low[corner_chart, 0], flat[:, 1] - low[corner_chart, 1]
-    local = xp.stack([xp.where(turn, high[corner_chart, 1] - flat[:, 1], local_u), xp.where(turn, local_u, local_v)], 1)
-    return divide(local * scale + offsets[corner_chart] + 0.5, texture_size)
+    """UVs of chart coordinates ``flat`` (3F, 2) of charts with lower corners ``low`` (C, 2) in boxes of ``sizes``
+    texels at ``offsets``, each turned counter-clockwise by ``turns`` (C,) quarter turns inside its box: a chart
+    spans [0.5, n - 0.5] texel units of its box of n texels, so the box edges hold no chart area."""
+    texel = (flat - low[corner_chart]) * scale + 0.5
+    mirror = sizes[corner_chart] - texel
+    turn = turns[corner_chart]
+    u = xp.where(turn == 0, texel[:, 0], xp.where(turn == 1, mirror[:, 1], xp.where(turn == 2, mirror[:, 0],
+                                                                                      texel[:, 1])))
+    v = xp.where(turn == 0, texel[:, 1], xp.where(turn == 1, texel[:, 0], xp.where(turn == 2, mirror[:, 1],
+                                                                                     mirror[:, 0])))
+    return divide(xp.stack([u, v], 1) + offsets[corner_chart], texture_size)
 
 
 def pack_charts(coords: np.ndarray, chart: np.ndarray, texture_size: int, gutter: int) -> np.ndarray:
@@ -315,8 +270,8 @@ def pack_charts(coords: np.ndarray, chart: np.ndarray, texture_size: int, gutter
     starts = np.searchsorted(corner_chart[order], np.arange(num_charts))
     low = np.minimum.reduceat(flat[order], starts, axis=0)
     high = np.maximum.reduceat(flat[order], starts, axis=0)
-    scale, offsets, turned = pack_layout(high - low, texture_size, gutter)
-    return place_corners(np, flat, low, high, offsets, turned, corner_chart, scale, texture_size).reshape(-1, 3, 2)
+    scale, offsets, turns, sizes = pack_layout(coords, chart, low, high, texture_size, gutter)
+    return place_corners(np, flat, low, offsets, turns, sizes, corner_chart, scale, texture_size).reshape(-1, 3, 2)
 
 
 def check_options(texture_size: Any, gutter: Any) -> tuple[int, int]:

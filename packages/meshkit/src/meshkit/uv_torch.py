@@ -5,8 +5,9 @@ Every sum is taken in a fixed order, so results do not depend on the device's sc
 each face's (at most four) terms in ``np.bincount``'s order through a dense gather table, per-chart sums follow
 ``uv.pairwise_sums``' tree, minima/maxima and integer counts are order-free. The row arithmetic is ``uv``'s own
 (correctly rounded operations only), so on CPU tensors the result equals the numpy path's bit for bit. Only the
-skyline packing runs on the host, from one transfer of the per-chart extents. Host syncs: the input checks, the
-component rounds, the chart count, the extents and the seam split's vertex count.
+bitmap packing runs on the host (natively), from one transfer of the chart coordinates and extents. Host syncs: the
+input checks, the component rounds, the chart count, the chart coordinates and extents and the seam split's vertex
+count.
 """
 
 from __future__ import annotations
@@ -139,10 +140,11 @@ def unwrap_uv_torch(vertices: Any, faces: Any, texture_size: int = 1024, gutter:
     index = corner_chart[:, None].expand(-1, 2)
     low = flat.new_full((num_charts, 2), torch.inf).scatter_reduce_(0, index, flat, "amin")
     high = flat.new_full((num_charts, 2), -torch.inf).scatter_reduce_(0, index, flat, "amax")
-    scale, offsets, turned = uv.pack_layout((high - low).cpu().numpy(), texture_size, gutter)
-    offsets = torch.from_numpy(offsets.astype(np.float64)).to(flat.device)
-    turned = torch.from_numpy(turned).to(flat.device)
-    corner_uv = uv.place_corners(TORCH_XP, flat, low, high, offsets, turned, corner_chart, scale, texture_size)
+    scale, offsets, turns, sizes = uv.pack_layout(coords.cpu().numpy(), chart.cpu().numpy(), low.cpu().numpy(),
+                                                  high.cpu().numpy(), texture_size, gutter)
+    offsets, sizes = (torch.from_numpy(x.astype(np.float64)).to(flat.device) for x in (offsets, sizes))
+    turns = torch.from_numpy(turns).to(flat.device)
+    corner_uv = uv.place_corners(TORCH_XP, flat, low, offsets, turns, sizes, corner_chart, scale, texture_size)
     # One output vertex per (input vertex, chart) pair, numbered in key order; each takes its first corner's UV.
     keys = faces.reshape(-1) * num_charts + corner_chart
     unique_keys, inverse = torch.unique(keys, sorted=True, return_inverse=True)
