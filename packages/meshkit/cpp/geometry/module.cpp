@@ -1,4 +1,5 @@
-// Python bindings of meshkit._geometry: BVH queries, topology helpers, hole filling, simplification, remeshing and UV chart packing.
+// Python bindings of meshkit._geometry: BVH queries, topology helpers, hole filling, simplification, remeshing,
+// UV chart packing.
 #include <cmath>
 
 #include <pybind11/numpy.h>

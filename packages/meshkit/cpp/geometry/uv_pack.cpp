@@ -55,8 +55,11 @@ void add_triangle(const double* p, int64_t rows, int64_t width, int32_t* lo, int
         double xmin = INFINITY, xmax = -INFINITY;
         strip_range(p, static_cast<double>(j), static_cast<double>(j + 1), xmin, xmax);
         if (xmin > xmax) continue;
-        lo[j] = std::min(lo[j], static_cast<int32_t>(std::clamp<int64_t>(static_cast<int64_t>(std::floor(xmin)), 0, width - 1)));
-        hi[j] = std::max(hi[j], static_cast<int32_t>(std::clamp<int64_t>(static_cast<int64_t>(std::floor(xmax)), 0, width - 1)));
+        const auto column = [width](double x) {
+            return static_cast<int32_t>(std::clamp<int64_t>(static_cast<int64_t>(std::floor(x)), 0, width - 1));
+        };
+        lo[j] = std::min(lo[j], column(xmin));
+        hi[j] = std::max(hi[j], column(xmax));
     }
 }
 
@@ -217,7 +220,8 @@ ChartPacking pack_chart_bitmaps(const double* corners, const int64_t* chart_star
         double p[6];
         for (int64_t f = chart_start[c]; f < chart_start[c + 1]; ++f) {
             for (int k = 0; k < 6; ++k) p[k] = corners[6 * f + k] * scale + 0.5;
-            add_triangle(p, sizes[2 * c + 1], sizes[2 * c], row_lo.data() + row_start[c], row_hi.data() + row_start[c]);
+            add_triangle(p, sizes[2 * c + 1], sizes[2 * c], row_lo.data() + row_start[c],
+                         row_hi.data() + row_start[c]);
             for (int k = 0; k < 3; ++k) std::swap(p[2 * k], p[2 * k + 1]);
             add_triangle(p, sizes[2 * c], sizes[2 * c + 1], column_lo.data() + column_start[c],
                          column_hi.data() + column_start[c]);
