@@ -108,7 +108,7 @@ def main() -> None:
             cells = [f"{glb.timings[s]:.2f}" if s in glb.timings else "-" for s in STAGES]
             label = ("on" if remesh else "off") + ("" if device == "cpu" else f", {device}")
             print(f"| {label} | " + " | ".join(cells) +
-                  f" | {sum(glb.timings.values()):.2f} | {time.process_time() - cpu:.1f} | {len(glb.faces):,} |")
+                  f" | {sum(glb.timings.values()):.2f} | {time.process_time() - cpu:.2f} | {len(glb.faces):,} |")
 
 
 if __name__ == "__main__":
