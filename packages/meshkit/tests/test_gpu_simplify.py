@@ -31,20 +31,26 @@ def test_placements_match_the_torch_code_on_curved_flat_and_locked_edges():
     assert torch.equal(keys, port._sort_keys(cost, edges.keys))  # the kernel's own costs, keyed as the torch code
 
 
-def test_claim_rounds_pick_the_same_winners_as_the_torch_rounds():
+def planned_round(seed: int, share: int):
+    """(faces, state, plan) of one torch-code round on a noisy sphere (varied costs, so ranks matter) whose
+    candidates are the cheapest 1/``share`` of the edges."""
     v, f = sphere(2)
-    v = v + np.random.default_rng(0).normal(scale=0.02, size=v.shape)  # varied costs, so ranks matter
+    v = v + np.random.default_rng(seed).normal(scale=0.02, size=v.shape)
     faces = torch.from_numpy(f)
     locked = torch.zeros(len(v), dtype=torch.bool)
     state = port._initial_state(torch.from_numpy(v), faces, torch.zeros(len(v), 0, dtype=torch.float64), locked,
                                 False, 1e3)
     edges = port._edge_list(faces, len(v), locked)
     points, cost = port._placements(state, edges.u, edges.v)
-    chosen = torch.argsort(port._sort_keys(cost, edges.keys), stable=True)[: len(edges.keys) // 2]
-    plan = port._plan(state, edges, chosen, points[chosen], 0.1)
-    rounds = simplify_triton.ClaimRounds(len(chosen), len(f), DEVICE)
+    chosen = torch.argsort(port._sort_keys(cost, edges.keys), stable=True)[: len(edges.keys) // share]
+    return f, state, port._plan(state, edges, chosen, points[chosen], 0.1)
+
+
+def test_claim_rounds_pick_the_same_winners_as_the_torch_rounds():
+    f, state, plan = planned_round(seed=0, share=2)
+    rounds = simplify_triton.ClaimRounds(len(plan.legal), len(f), DEVICE)
     owner, face = plan.owner.to(DEVICE), plan.face.to(DEVICE)
-    undecided, winner = plan.legal.to(DEVICE), torch.zeros(len(chosen), dtype=torch.bool, device=DEVICE)
+    undecided, winner = plan.legal.to(DEVICE), torch.zeros(len(plan.legal), dtype=torch.bool, device=DEVICE)
     expected_undecided, expected_winner = plan.legal.clone(), torch.zeros_like(plan.legal)
     history = []
     for _ in range(6):
@@ -98,16 +104,7 @@ def test_candidate_rules_match_the_torch_code_on_open_and_closed_parts():
 
 
 def test_collapse_kernels_update_faces_and_vertices_like_the_torch_code():
-    v, f = sphere(2)
-    v = v + np.random.default_rng(1).normal(scale=0.02, size=v.shape)
-    faces = torch.from_numpy(f)
-    locked = torch.zeros(len(v), dtype=torch.bool)
-    state = port._initial_state(torch.from_numpy(v), faces, torch.zeros(len(v), 0, dtype=torch.float64), locked,
-                                False, 1e3)
-    edges = port._edge_list(faces, len(v), locked)
-    points, cost = port._placements(state, edges.u, edges.v)
-    chosen = torch.argsort(port._sort_keys(cost, edges.keys), stable=True)[: len(edges.keys) // 3]
-    plan = port._plan(state, edges, chosen, points[chosen], 0.1)
+    f, state, plan = planned_round(seed=1, share=3)
     winner = port._independent(state, plan)
     excess = int(plan.removes[winner].sum()) // 2  # the cut-off stops about half way through the winners
     device_state = port._State(*(x.to(DEVICE).clone() for x in (state.positions, state.quadrics, state.attributes,
