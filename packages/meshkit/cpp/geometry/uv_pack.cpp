@@ -14,6 +14,13 @@ namespace py = pybind11;
 namespace meshkit {
 namespace {
 
+// A chart's spans: one [lo, hi] texel range per row (lo > hi for an empty row) of a box `width` texels wide.
+struct SpanView {
+    const int32_t* lo;
+    const int32_t* hi;
+    int64_t rows, width;
+};
+
 struct Spans {
     std::vector<int32_t> lo, hi;  // per row; lo > hi for an empty row
     int64_t width = 0;
@@ -25,58 +32,74 @@ struct Spans {
     int64_t rows() const { return static_cast<int64_t>(lo.size()); }
 };
 
-// Widens [xmin, xmax] to the x-range of triangle p (3 x 2, x then y) within the strip y0 <= y <= y1: the ends of its
-// edges clipped to the strip bound the convex piece of the triangle inside it.
-void strip_range(const double* p, double y0, double y1, double& xmin, double& xmax) {
-    for (int k = 0; k < 3; ++k) {
-        const double xa = p[2 * k], ya = p[2 * k + 1], xb = p[2 * ((k + 1) % 3)], yb = p[2 * ((k + 1) % 3) + 1];
-        if (std::max(ya, yb) < y0 || std::min(ya, yb) > y1) continue;
-        double t0 = 0.0, t1 = 1.0;
-        if (ya != yb) {
-            const double s0 = (y0 - ya) / (yb - ya), s1 = (y1 - ya) / (yb - ya);
-            t0 = std::max(0.0, std::min(s0, s1));
-            t1 = std::min(1.0, std::max(s0, s1));
-        }
-        for (const double t : {t0, t1}) {
-            const double x = xa + t * (xb - xa);
-            xmin = std::min(xmin, x);
-            xmax = std::max(xmax, x);
-        }
+// One edge of a triangle, from (xa, ya) by (dx, dy), and its x where it crosses y (clamped to its ends): the ends
+// of the edges clipped to a strip y0 <= y <= y1 bound the convex piece of the triangle inside it.
+struct Edge {
+    double xa, ya, dx, dy, low, high;
+    Edge(const double* a, const double* b)
+        : xa(a[0]), ya(a[1]), dx(b[0] - a[0]), dy(b[1] - a[1]), low(std::min(a[1], b[1])), high(std::max(a[1], b[1])) {}
+    double x_at(double y) const {
+        if (y <= low || y >= high) return (y <= low) == (dy > 0) ? xa : xa + dx;  // at or beyond an end
+        const double t = std::min(1.0, std::max(0.0, (y - ya) / dy));
+        return xa + t * dx;
     }
+};
+
+// floor(x) as an integer, without a call into libm.
+inline int64_t floor_int(double x) {
+    const int64_t t = static_cast<int64_t>(x);
+    return t - (x < static_cast<double>(t));
 }
 
 // Per row j of a box of `rows` x `width` texels, widens [lo[j], hi[j]] to the columns of the texel squares
-// [i, i+1] x [j, j+1] that triangle p (3 x 2: x, y) touches.
-void add_triangle(const double* p, int64_t rows, int64_t width, int32_t* lo, int32_t* hi) {
+// [i, i+1] x [j, j+1] that triangle p (3 x 2: x, y) touches: each edge meeting the strip j <= y <= j + 1 adds its
+// x at the strip's two boundaries (a level edge, or one inside the strip: its two ends); each boundary's x serves
+// the strips on both sides.
+inline void add_triangle(const double* p, int64_t rows, int64_t width, int32_t* lo, int32_t* hi) {
     const double ymin = std::min({p[1], p[3], p[5]}), ymax = std::max({p[1], p[3], p[5]});
-    const int64_t first = std::max<int64_t>(0, static_cast<int64_t>(std::floor(ymin)));
-    const int64_t last = std::min<int64_t>(rows - 1, static_cast<int64_t>(std::floor(ymax)));
+    const int64_t bottom = floor_int(ymin), top = floor_int(ymax);
+    const int64_t first = std::max<int64_t>(0, bottom), last = std::min<int64_t>(rows - 1, top);
+    const auto widen = [&](int64_t j, double xmin, double xmax) {
+        lo[j] = std::min(lo[j], static_cast<int32_t>(std::clamp<int64_t>(floor_int(xmin), 0, width - 1)));
+        hi[j] = std::max(hi[j], static_cast<int32_t>(std::clamp<int64_t>(floor_int(xmax), 0, width - 1)));
+    };
+    if (bottom == top && first == last) {  // inside one strip: every edge adds its two ends
+        const double ends[6] = {p[0], p[2], p[4], p[0] + (p[2] - p[0]), p[2] + (p[4] - p[2]), p[4] + (p[0] - p[4])};
+        widen(first, *std::min_element(ends, ends + 6), *std::max_element(ends, ends + 6));
+        return;
+    }
+    const Edge edges[3] = {Edge(p, p + 2), Edge(p + 2, p + 4), Edge(p + 4, p)};
+    double below[3], above[3];
+    for (int k = 0; k < 3; ++k) below[k] = edges[k].x_at(static_cast<double>(first));
     for (int64_t j = first; j <= last; ++j) {
+        const double y0 = static_cast<double>(j), y1 = static_cast<double>(j + 1);
         double xmin = INFINITY, xmax = -INFINITY;
-        strip_range(p, static_cast<double>(j), static_cast<double>(j + 1), xmin, xmax);
-        if (xmin > xmax) continue;
-        const auto column = [width](double x) {
-            return static_cast<int32_t>(std::clamp<int64_t>(static_cast<int64_t>(std::floor(x)), 0, width - 1));
-        };
-        lo[j] = std::min(lo[j], column(xmin));
-        hi[j] = std::max(hi[j], column(xmax));
+        for (int k = 0; k < 3; ++k) {
+            const Edge& e = edges[k];
+            above[k] = e.x_at(y1);
+            if (e.high < y0 || e.low > y1) continue;
+            const double a = e.dy == 0 ? e.xa : below[k], b = e.dy == 0 ? e.xa + e.dx : above[k];
+            xmin = std::min({xmin, a, b});
+            xmax = std::max({xmax, a, b});
+        }
+        std::copy(above, above + 3, below);
+        if (xmin <= xmax) widen(j, xmin, xmax);
     }
 }
 
 // The spans of a chart turned counter-clockwise by `turn` quarter turns inside its box, from its row spans and its
-// column spans (texel (i, j) of a w x h box goes to (h-1-j, i), (w-1-i, h-1-j), (j, w-1-i)).
-Spans turned_spans(const Spans& rows, const Spans& columns, int turn) {
-    const int64_t w = rows.width, h = rows.rows();
-    Spans out;
-    if (turn == 0) return rows;
-    if (turn == 2) {
+// column spans (texel (i, j) of a w x h box goes to (h-1-j, i), (w-1-i, h-1-j), (j, w-1-i)), into `out`.
+void turned_spans(const SpanView& rows, const SpanView& columns, int turn, Spans& out) {
+    const int64_t w = rows.width, h = rows.rows;
+    if (turn % 2 == 0) {
         out.reset(h, w);
         for (int64_t j = 0; j < h; ++j)
             if (rows.lo[j] <= rows.hi[j]) {
-                out.lo[h - 1 - j] = static_cast<int32_t>(w - 1 - rows.hi[j]);
-                out.hi[h - 1 - j] = static_cast<int32_t>(w - 1 - rows.lo[j]);
+                const int64_t k = turn == 0 ? j : h - 1 - j;
+                out.lo[k] = static_cast<int32_t>(turn == 0 ? rows.lo[j] : w - 1 - rows.hi[j]);
+                out.hi[k] = static_cast<int32_t>(turn == 0 ? rows.hi[j] : w - 1 - rows.lo[j]);
             }
-        return out;
+        return;
     }
     out.reset(w, h);
     for (int64_t i = 0; i < w; ++i) {
@@ -89,12 +112,11 @@ Spans turned_spans(const Spans& rows, const Spans& columns, int turn) {
             out.hi[w - 1 - i] = columns.hi[i];
         }
     }
-    return out;
 }
 
-// Spans grown by `gutter` texels in both directions (a square neighbourhood): rows -gutter..rows+gutter-1.
-Spans grown_spans(const Spans& spans, int64_t gutter) {
-    Spans out;
+// Spans grown by `gutter` texels in both directions (a square neighbourhood), into `out`: rows
+// -gutter..rows+gutter-1.
+void grown_spans(const Spans& spans, int64_t gutter, Spans& out) {
     const int64_t h = spans.rows();
     out.reset(h + 2 * gutter, spans.width + 2 * gutter);
     for (int64_t j = 0; j < h; ++j) {
@@ -104,29 +126,36 @@ Spans grown_spans(const Spans& spans, int64_t gutter) {
             out.hi[k] = std::max(out.hi[k], static_cast<int32_t>(spans.hi[j] + gutter));
         }
     }
-    return out;
 }
 
 class Atlas {
 public:
-    Atlas(int64_t width) : width_(width), words_((width + 63) / 64) {}
+    // Each row holds its texels' bits and kPad zero words after them, so that 128-bit windows read past the width.
+    explicit Atlas(int64_t width) : width_(width), words_((width + 63) / 64 + kPad) {}
 
     int64_t rows() const { return static_cast<int64_t>(free_run_.size()); }
 
     // Longest run of free texels in row y (the whole width above the rows used so far).
     int64_t free_run(int64_t y) const { return y < rows() ? free_run_[y] : width_; }
 
-    // Highest set texel in [a, b] of row y, or -1.
-    int64_t last_set(int64_t y, int64_t a, int64_t b) const {
-        if (y >= rows()) return -1;
-        const uint64_t* row = bits_.data() + y * words_;
-        for (int64_t k = b >> 6; k >= (a >> 6); --k) {
-            uint64_t word = row[k];
-            if (k == (b >> 6) && (b & 63) != 63) word &= (uint64_t(2) << (b & 63)) - 1;
-            if (k == (a >> 6)) word &= ~uint64_t(0) << (a & 63);
-            if (word) return k * 64 + 63 - __builtin_clzll(word);
+    // Bit i (0..63) set where texels x + i .. x + i + length - 1 of row y hold a set one (x >= 0, x + length <=
+    // width + 64). Ranges of up to 64 texels: a 128-texel window ORed with itself shifted by 1, 2, 4, ...; longer
+    // ones all hold texels x + 63 .. x + length - 1, and beyond those only a set texel in x + i .. x + 62 or in
+    // x + length .. x + length + i - 1 covers range i.
+    uint64_t covered(int64_t y, int64_t x, int64_t length) const {
+        if (y >= rows()) return 0;
+        if (length > 64) {
+            if (any_set(y, x + 63, x + length - 1)) return ~uint64_t(0);
+            const uint64_t head = bits(y, x) & (~uint64_t(0) >> 1), tail = bits(y, x + length);
+            return (head ? (uint64_t(2) << (63 - __builtin_clzll(head))) - 1 : 0) |
+                   (tail ? (~uint64_t(0) << __builtin_ctzll(tail)) << 1 : 0);
         }
-        return -1;
+        __uint128_t window = static_cast<__uint128_t>(bits(y, x + 64)) << 64 | bits(y, x);
+        if (!window) return 0;
+        int64_t reach = 1;  // bit i of the window now stands for texels x + i .. x + i + reach - 1
+        for (; 2 * reach <= length; reach *= 2) window |= window >> reach;
+        if (reach < length) window |= window >> (length - reach);
+        return static_cast<uint64_t>(window);
     }
 
     // Sets the free texels a..b of row y, keeping the row's longest free run.
@@ -136,7 +165,7 @@ public:
             free_run_.resize(y + 1, width_);
         }
         // Only the run holding a..b shrinks: the longest run changes only if that one was (one of) the longest.
-        const int64_t run = next_bit(y, b, true) - (a > 0 ? last_set(y, 0, a - 1) + 1 : 0);
+        const int64_t run = next_bit(y, b, true) - (a > 0 ? last_set(y, a - 1) + 1 : 0);
         uint64_t* row = bits_.data() + y * words_;
         for (int64_t k = a >> 6; k <= (b >> 6); ++k) {
             uint64_t mask = ~uint64_t(0);
@@ -148,14 +177,56 @@ public:
     }
 
 private:
+    static constexpr int64_t kPad = 4;
+
+    // Longest run of free texels in row y, a word at a time: runs across words and the gaps inside each word.
     void update_free_run(int64_t y) {
-        int64_t best = 0, x = 0;
-        while (x < width_) {
-            const int64_t next = next_bit(y, x, true);  // first set texel at or after x
-            best = std::max(best, next - x);
-            x = next_bit(y, next, false);
+        const uint64_t* row = bits_.data() + y * words_;
+        int64_t best = 0, run = 0;  // run: free texels just before word k
+        for (int64_t k = 0; 64 * k < width_; ++k) {
+            uint64_t word = row[k];
+            if (width_ - 64 * k < 64) word |= ~uint64_t(0) << (width_ - 64 * k);  // past the width: taken
+            if (!word) {
+                run += 64;
+                continue;
+            }
+            best = std::max<int64_t>(best, run + __builtin_ctzll(word));
+            run = __builtin_clzll(word);
+            const uint64_t inner = word >> __builtin_ctzll(word);  // bit 0 set: gaps lie below its highest bit
+            uint64_t gaps = ~inner & ((uint64_t(1) << (63 - __builtin_clzll(inner))) - 1);
+            if (__builtin_popcountll(gaps) <= best) continue;
+            int64_t longest = 0;
+            for (; gaps; ++longest) gaps &= gaps >> 1;
+            best = std::max(best, longest);
         }
-        free_run_[y] = best;
+        free_run_[y] = std::max(best, run);
+    }
+
+    // Texels x .. x + 63 of row y (y < rows()) as a word, texel x in bit 0.
+    uint64_t bits(int64_t y, int64_t x) const {
+        const uint64_t* word = bits_.data() + y * words_ + (x >> 6);
+        const int64_t shift = x & 63;
+        return shift ? word[0] >> shift | word[1] << (64 - shift) : word[0];
+    }
+
+    // Whether row y (y < rows()) holds a set texel in a..b.
+    bool any_set(int64_t y, int64_t a, int64_t b) const {
+        for (; a <= b; a += 64) {
+            const uint64_t word = bits(y, a);
+            if (b - a < 63 ? word << (63 - (b - a)) : word) return true;
+        }
+        return false;
+    }
+
+    // Highest set texel at or before x in row y, or -1.
+    int64_t last_set(int64_t y, int64_t x) const {
+        const uint64_t* row = bits_.data() + y * words_;
+        for (int64_t k = x >> 6; k >= 0; --k) {
+            uint64_t word = row[k];
+            if (k == (x >> 6) && (x & 63) != 63) word &= (uint64_t(2) << (x & 63)) - 1;
+            if (word) return k * 64 + 63 - __builtin_clzll(word);
+        }
+        return -1;
     }
 
     // First texel at or after x whose bit is `value` (width_ if none).
@@ -174,23 +245,16 @@ private:
     std::vector<int64_t> free_run_;
 };
 
-// Leftmost x in [x0, x1] where grown spans `g` with their row 0 at atlas row y0 meet no set texel, or -1.
+// Leftmost x in [x0, x1] where grown spans `g` with their row 0 at atlas row y0 meet no set texel, or -1: 64
+// columns at a time, each row ruling out the columns where it would cover a set texel.
 int64_t first_fit_in_row(const Atlas& atlas, const Spans& g, int64_t y0, int64_t x0, int64_t x1) {
-    const int64_t rows = g.rows();
-    int64_t x = x0, row = 0, clear = 0;  // rows checked clear at x, counting from `row`
-    while (x <= x1 && clear < rows) {
-        if (g.lo[row] <= g.hi[row]) {
-            const int64_t hit = atlas.last_set(y0 + row, x + g.lo[row], x + g.hi[row]);
-            if (hit >= 0) {
-                x = hit - g.lo[row] + 1;  // every x' <= hit - lo still covers `hit`
-                clear = 0;
-                continue;
-            }
-        }
-        ++clear;
-        row = (row + 1) % rows;
+    for (int64_t x = x0; x <= x1; x += 64) {
+        uint64_t blocked = x1 - x < 63 ? ~uint64_t(0) << (x1 - x + 1) : 0;
+        for (int64_t r = 0; r < g.rows() && ~blocked; ++r)
+            if (g.lo[r] <= g.hi[r]) blocked |= atlas.covered(y0 + r, x + g.lo[r], g.hi[r] - g.lo[r] + 1);
+        if (~blocked) return x + __builtin_ctzll(~blocked);
     }
-    return x <= x1 ? x : -1;
+    return -1;
 }
 
 }  // namespace
@@ -229,7 +293,7 @@ ChartPacking pack_chart_bitmaps(const double* corners, const int64_t* chart_star
     }
     Atlas atlas(texture_size);
     int64_t floor = 0, height = 0, cursor_y = 0, cursor_x = 0, size_class = -1;
-    Spans rows, columns;
+    Spans spans, grown, best;
     for (const int64_t c : order) {
         const int64_t w = sizes[2 * c], h = sizes[2 * c + 1];
         // Charts come largest first; each size class (boxes with their gutter within a factor of two in area) sweeps
@@ -237,18 +301,13 @@ ChartPacking pack_chart_bitmaps(const double* corners, const int64_t* chart_star
         const int64_t area = (w + gutter) * (h + gutter);
         const int64_t chart_class = 63 - __builtin_clzll(static_cast<uint64_t>(area));
         if (chart_class != size_class) size_class = chart_class, cursor_y = 0, cursor_x = 0;
-        rows.width = w;
-        rows.lo.assign(row_lo.begin() + row_start[c], row_lo.begin() + row_start[c + 1]);
-        rows.hi.assign(row_hi.begin() + row_start[c], row_hi.begin() + row_start[c + 1]);
-        columns.width = h;
-        columns.lo.assign(column_lo.begin() + column_start[c], column_lo.begin() + column_start[c + 1]);
-        columns.hi.assign(column_hi.begin() + column_start[c], column_hi.begin() + column_start[c + 1]);
+        const SpanView rows{row_lo.data() + row_start[c], row_hi.data() + row_start[c], h, w};
+        const SpanView columns{column_lo.data() + column_start[c], column_hi.data() + column_start[c], w, h};
         int64_t best_y = INT64_MAX, best_x = 0, best_turn = -1;
-        Spans best;
         for (int turn = 0; turn < 4; ++turn) {
             if ((turn % 2 ? h : w) > texture_size - 2 * gutter) continue;
-            Spans spans = turned_spans(rows, columns, turn);
-            const Spans grown = grown_spans(spans, gutter);
+            turned_spans(rows, columns, turn, spans);
+            grown_spans(spans, gutter, grown);
             const int64_t x1 = texture_size - gutter - spans.width;
             for (int64_t y = std::max({floor + gutter, gutter, cursor_y}); y <= best_y; ++y) {
                 bool room = true;
@@ -260,7 +319,7 @@ ChartPacking pack_chart_bitmaps(const double* corners, const int64_t* chart_star
                 if (x < 0) continue;
                 if (y < best_y || x < best_x) {
                     best_y = y, best_x = x, best_turn = turn;
-                    best = std::move(spans);
+                    std::swap(best, spans);
                 }
                 break;
             }
