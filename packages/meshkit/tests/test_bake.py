@@ -115,17 +115,22 @@ def test_filled_texture_has_no_seams_at_coarse_mip_levels():
     mesh_uv = (low_v[layout.vertex_map], layout.faces, layout.uvs)
     result = bake_attributes(mesh_uv, None, None, colour_field, 256)
     unfilled = bake_attributes(mesh_uv, None, None, colour_field, 256, fill=False)
-    # Measured max errors, levels 1/2/3: 1e-7 / 0.005 / 0.30 (blocks wider than the 2-texel gutter start to hold two
-    # charts, so some mixing is inherent there; the skyline packer puts charts closer together than the shelf packer,
-    # which measured 0.14 at level 3); black fill 0.75 / 0.93 / 0.95.
-    for level, tolerance in ((1, 1e-3), (2, 0.02), (3, 0.35)):
+    # Per touched mip texel, the worst channel's error against the mean of the covered texels under it. Measured
+    # (max / 99th percentile / mean), levels 1-3: 1e-7 / 4e-8 / 1e-9, 0.35 / 0.009 / 0.001, 0.42 / 0.15 / 0.005.
+    # Level 1 is exact: push-pull gives an empty texel its 2 x 2 block's covered mean. Coarser blocks can straddle
+    # two charts a 2-texel gutter apart, and the empty texels next to a chart whose 2 x 2 block has no coverage carry
+    # that chart's edge colour (so a surface point sampled there reads its own chart), so a few blocks mix; black
+    # fill errs by 0.75 / 0.93 / 0.95 at the maximum.
+    bounds = {1: (1e-3, 1e-3, 1e-3), 2: (0.5, 0.02, 0.003), 3: (0.6, 0.25, 0.01)}  # max, 99th percentile, mean
+    for level, (most, p99, mean) in bounds.items():
         coverage = box_mip(result.mask[..., None].astype(np.float64), level)[..., 0]
         covered_mean = box_mip(unfilled.texture * result.mask[..., None], level) / np.maximum(coverage, 1e-9)[..., None]
         touched = coverage > 0
         # Mip texels straddling a chart border keep the chart's colour: the empty part was filled from it.
-        filled_error = np.abs(box_mip(result.texture, level) - covered_mean)[touched].max()
+        error = np.abs(box_mip(result.texture, level) - covered_mean)[touched].max(-1)
         black_error = np.abs(box_mip(unfilled.texture, level) - covered_mean)[touched].max()
-        assert filled_error < tolerance and black_error > 0.5, (level, filled_error, black_error)
+        assert error.max() < most and np.percentile(error, 99) < p99 and error.mean() < mean, (level, error.max())
+        assert black_error > 0.5, (level, black_error)
 
 
 def push_pull_reference(texture: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -161,3 +166,27 @@ def test_native_push_pull_matches_the_numpy_reference_exactly(shape, dtype):
 def test_push_pull_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="texture \\(H, W, C\\) and mask \\(H, W\\)"):
         push_pull_fill(np.zeros((4, 4, 3), np.float32), np.zeros((4, 5), bool))
+
+
+def test_dilation_gives_lone_edge_texels_their_own_chart_before_push_pull():
+    from meshkit.bake import dilate_edges
+
+    texture = np.zeros((8, 12, 2), np.float32)
+    mask = np.zeros((8, 12), bool)
+    mask[2:6, 2:4], texture[2:6, 2:4] = True, [1.0, 0.5]  # chart A: its right neighbours start a 2 x 2 block
+    mask[2:6, 7:9], texture[2:6, 7:9] = True, [0.0, 0.25]  # chart B: its left neighbours end a block with it
+    texture[3, 3] = [0.0, 1.0]  # one different texel in A's right column
+    dilated, grown = dilate_edges(texture, mask)
+    # Column 4 touches A in blocks without coverage: set. Column 6 beside B (rows 2-5) shares its 2 x 2 blocks with
+    # B's column 7: left to push-pull (which gives it B's block mean); rows 1 and 6 touch B only diagonally, in
+    # blocks without coverage: set. Column 5 touches nothing.
+    assert grown[1:7, 4].all() and not grown[:, 5].any() and not grown[2:6, 6].any() and grown[mask].all()
+    assert not grown[0, 4] and not grown[7, 4]  # beyond A's diagonal reach
+    np.testing.assert_array_equal(dilated[1, 4], [1.0, 0.5])  # touches only A's (2, 3)
+    np.testing.assert_allclose(dilated[3, 4], [(1.0 + 0.0 + 1.0) / 3, (0.5 + 1.0 + 0.5) / 3])  # mean of the 3 in A
+    assert grown[1, 6] and grown[6, 6]
+    np.testing.assert_array_equal(dilated[1, 6], [0.0, 0.25])
+    np.testing.assert_array_equal(dilated[mask], texture[mask])
+    assert dilated.dtype == np.float32 and not dilated[:, 5].any() and not dilated[2:6, 6].any()
+    filled = push_pull_fill(*dilate_edges(texture, mask))
+    assert filled[5, 4, 0] == pytest.approx(1.0) and filled[5, 6, 0] == pytest.approx(0.0)  # no mixing at the edges

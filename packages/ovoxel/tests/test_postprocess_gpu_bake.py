@@ -97,6 +97,21 @@ def test_push_pull_equals_meshkit_fill_bit_for_bit(height, width, channels, cove
     np.testing.assert_array_equal(got.cpu().numpy(), expected)
 
 
+@pytest.mark.parametrize("height, width", [(13, 7), (8, 8), (1, 5)])
+def test_edge_dilation_on_tensors_equals_numpy_bit_for_bit(height, width):
+    from meshkit.bake import dilate_edges
+
+    rng = np.random.default_rng(height + width)
+    texture = rng.random((height, width, 3)).astype(np.float32)
+    mask = rng.random((height, width)) < 0.2
+    expected = dilate_edges(texture, mask)
+    got = dilate_edges(torch.from_numpy(texture).to(DEVICE), torch.from_numpy(mask).to(DEVICE))
+    assert got[0].device.type == DEVICE.type and got[0].dtype == torch.float32
+    for have, want in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(have.cpu().numpy(), want)
+    assert (expected[1] & ~mask).any()  # something was dilated
+
+
 def test_device_bake_matches_the_numpy_bake(sphere, forced):
     simplified = meshkit.simplify(sphere.vertices, sphere.faces, 300)
     uv_mesh = texture.unwrap(simplified.vertices, simplified.faces, 48)

@@ -15,7 +15,7 @@ from . import _texturing
 from .bvh import BVH
 from .gpu import cuda_device, on_device
 from .raster import rasterize_uv
-from .validation import check_faces, check_mesh, check_points, to_numpy
+from .validation import check_faces, check_mesh, check_points, is_torch_tensor, to_numpy
 
 
 class BakeResult(NamedTuple):
@@ -38,6 +38,54 @@ def push_pull_fill(texture: np.ndarray, mask: np.ndarray) -> np.ndarray:
                          f"{mask.shape}")
     work = texture if texture.dtype in (np.float32, np.float64) else texture.astype(np.float64)
     return _texturing.push_pull(work, mask.view(np.uint8)).astype(texture.dtype, copy=False)
+
+
+# The 8 neighbours of a texel, in the order their values are added (the device bake adds them in the same order).
+NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+
+
+def dilate_edges(texture: Any, mask: Any) -> tuple[Any, Any]:
+    """(texture, mask) with the empty texels that touch covered ones (8-neighbourhood) but share no 2 x 2 block with
+    one set to the mean of the covered texels they touch.
+
+    A surface point near a chart's edge can fall in a texel whose centre no triangle covers. Push-pull gives such a
+    texel its 2 x 2 block's covered mean when the block has one (the chart's own colour, and what keeps the first
+    mip level seamless); otherwise it fills it from coarser levels, which mix in the neighbouring charts
+    (transparent or differently coloured ones showed through on tightly packed atlases): those texels are set here.
+    Charts lie at least two texels apart, so each of them touches one chart. Works on numpy arrays and on torch
+    tensors on any device with the same result: sums are float64 in ``NEIGHBOURS`` order; the texture keeps its
+    dtype.
+    """
+    tensors = is_torch_tensor(mask)
+    height, width = mask.shape
+    padded = mask.new_zeros((height + 2, width + 2)) if tensors else np.zeros((height + 2, width + 2), bool)
+    padded[1:-1, 1:-1] = mask
+    touching = mask & False
+    for dy, dx in NEIGHBOURS:
+        touching = touching | padded[1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+    blocks = padded[1:height + 1 + height % 2, 1:width + 1 + width % 2]  # even-sized (the padding row is empty)
+    blocks = blocks.reshape(blocks.shape[0] // 2, 2, blocks.shape[1] // 2, 2).any(3).any(1)
+    edge = touching & ~mask
+    rows, cols = edge.nonzero(as_tuple=True) if tensors else edge.nonzero()
+    alone = ~blocks[rows // 2, cols // 2]
+    rows, cols = rows[alone], cols[alone]
+    total = texture[rows, cols] * 0
+    total = total.double() if tensors else total.astype(np.float64)
+    count = rows * 0
+    for dy, dx in NEIGHBOURS:
+        y, x = rows + dy, cols + dx
+        inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+        y, x = y * inside, x * inside  # out-of-range neighbours read texel (0, 0), masked off below
+        covered = inside & mask[y, x]
+        values = texture[y, x]
+        total = total + (values.double() if tensors else values.astype(np.float64)) * covered[:, None]
+        count = count + covered
+    filled = total / count[:, None]
+    texture = texture.clone() if tensors else texture.copy()
+    texture[rows, cols] = filled.to(texture.dtype) if tensors else filled.astype(texture.dtype)
+    grown = mask.clone() if tensors else mask.copy()
+    grown[rows, cols] = True
+    return texture, grown
 
 
 def _texel_points(vertices: np.ndarray, faces: np.ndarray, uvs: Any, texture_size: int | tuple[int, int],
@@ -63,8 +111,9 @@ def bake_attributes(mesh_uv: tuple[Any, Any, Any], hires_vertices: Any, hires_fa
     """Bake ``sampler(points (N, 3)) -> values (N, C)`` into a texture for ``mesh_uv = (vertices, faces, uvs)``.
 
     Each covered texel's 3-D point is snapped to the closest point of the hi-res surface (skip snapping by passing
-    ``hires_vertices=None``); empty texels are then filled by push-pull unless ``fill`` is False. When any mesh
-    input is a CUDA tensor, rasterization and snapping run on that GPU and ``sampler`` gets a float64 tensor there.
+    ``hires_vertices=None``); unless ``fill`` is False, empty texels touching a chart then take its edge values
+    (``dilate_edges``) and the rest are filled by push-pull. When any mesh input is a CUDA tensor, rasterization and
+    snapping run on that GPU and ``sampler`` gets a float64 tensor there.
     """
     if not isinstance(mesh_uv, (tuple, list)) or len(mesh_uv) != 3:
         raise TypeError("mesh_uv must be a (vertices, faces, uvs) triple, e.g. built from unwrap_uv's result")
@@ -84,5 +133,5 @@ def bake_attributes(mesh_uv: tuple[Any, Any, Any], hires_vertices: Any, hires_fa
     texture = np.zeros(mask.shape + (values.shape[1],), np.float32)
     texture[mask] = values
     if fill and mask.any():
-        texture = push_pull_fill(texture, mask)
+        texture = push_pull_fill(*dilate_edges(texture, mask))
     return BakeResult(texture=texture, mask=mask)

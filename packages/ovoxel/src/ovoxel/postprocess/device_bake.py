@@ -10,6 +10,7 @@ from typing import Any
 import meshkit
 import numpy as np
 import torch
+from meshkit.bake import dilate_edges
 
 from .texture import UVMesh
 
@@ -51,7 +52,8 @@ def push_pull(texture: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def bake_on_device(uv_mesh: UVMesh, reference: tuple[np.ndarray, np.ndarray], sampler: Callable[[Any], Any],
                    texture_size: int, device: Any) -> meshkit.BakeResult:
     """Attribute texture (H, W, C) baked on `device`: each covered texel's point snapped to the dense reference
-    surface, `sampler` (tensor in, tensor out on `device`) evaluated there, empty texels filled by push-pull."""
+    surface, `sampler` (tensor in, tensor out on `device`) evaluated there, empty texels touching a chart set from
+    its edge (`dilate_edges`) and the rest filled by push-pull."""
     vertices = torch.as_tensor(uv_mesh.vertices, dtype=torch.float64, device=device)
     faces = torch.as_tensor(uv_mesh.faces, device=device)
     face_id, bary = meshkit.rasterize_uv(torch.as_tensor(uv_mesh.uvs, device=device), faces, texture_size)
@@ -61,5 +63,5 @@ def bake_on_device(uv_mesh: UVMesh, reference: tuple[np.ndarray, np.ndarray], sa
     texture = torch.zeros(covered.shape + (values.shape[1],), dtype=torch.float32, device=device)
     texture[covered] = values.float()
     if bool(covered.any()):
-        texture = push_pull(texture, covered)
+        texture = push_pull(*dilate_edges(texture, covered))
     return meshkit.BakeResult(texture=texture.cpu().numpy(), mask=covered.cpu().numpy())
