@@ -32,19 +32,6 @@ struct Spans {
     int64_t rows() const { return static_cast<int64_t>(lo.size()); }
 };
 
-// One edge of a triangle, from (xa, ya) by (dx, dy), and its x where it crosses y (clamped to its ends): the ends
-// of the edges clipped to a strip y0 <= y <= y1 bound the convex piece of the triangle inside it.
-struct Edge {
-    double xa, ya, dx, dy, low, high;
-    Edge(const double* a, const double* b)
-        : xa(a[0]), ya(a[1]), dx(b[0] - a[0]), dy(b[1] - a[1]), low(std::min(a[1], b[1])), high(std::max(a[1], b[1])) {}
-    double x_at(double y) const {
-        if (y <= low || y >= high) return (y <= low) == (dy > 0) ? xa : xa + dx;  // at or beyond an end
-        const double t = std::min(1.0, std::max(0.0, (y - ya) / dy));
-        return xa + t * dx;
-    }
-};
-
 // floor(x) as an integer, without a call into libm.
 inline int64_t floor_int(double x) {
     const int64_t t = static_cast<int64_t>(x);
@@ -52,9 +39,11 @@ inline int64_t floor_int(double x) {
 }
 
 // Per row j of a box of `rows` x `width` texels, widens [lo[j], hi[j]] to the columns of the texel squares
-// [i, i+1] x [j, j+1] that triangle p (3 x 2: x, y) touches: each edge meeting the strip j <= y <= j + 1 adds its
-// x at the strip's two boundaries (a level edge, or one inside the strip: its two ends); each boundary's x serves
-// the strips on both sides.
+// [i, i+1] x [j, j+1] that triangle p (3 x 2: x, y) touches. In each strip j <= y <= j + 1 the ends of the edges
+// clipped to it bound the triangle's piece: each edge meeting the strip adds its x at the strip's two boundaries,
+// xa + t * dx with t = (y - ya) / dy clamped to [0, 1] (a level edge: its two ends), each boundary's x serving the
+// strips on both sides. Below its lowest corner an edge's x is its lower end, above the highest its upper end, which
+// gives triangles within one or two strips (most, at texel scale) without the general loop.
 inline void add_triangle(const double* p, int64_t rows, int64_t width, int32_t* lo, int32_t* hi) {
     const double ymin = std::min({p[1], p[3], p[5]}), ymax = std::max({p[1], p[3], p[5]});
     const int64_t bottom = floor_int(ymin), top = floor_int(ymax);
@@ -63,26 +52,47 @@ inline void add_triangle(const double* p, int64_t rows, int64_t width, int32_t* 
         lo[j] = std::min(lo[j], static_cast<int32_t>(std::clamp<int64_t>(floor_int(xmin), 0, width - 1)));
         hi[j] = std::max(hi[j], static_cast<int32_t>(std::clamp<int64_t>(floor_int(xmax), 0, width - 1)));
     };
-    if (bottom == top && first == last) {  // inside one strip: every edge adds its two ends
-        const double ends[6] = {p[0], p[2], p[4], p[0] + (p[2] - p[0]), p[2] + (p[4] - p[2]), p[4] + (p[0] - p[4])};
-        widen(first, *std::min_element(ends, ends + 6), *std::max_element(ends, ends + 6));
+    double xa[3], ya[3], dx[3], dy[3], low[3], high[3], below[3], above[3], ends[2][3];
+    bool level = false;
+    for (int k = 0; k < 3; ++k) {
+        const int l = (k + 1) % 3;
+        xa[k] = p[2 * k], ya[k] = p[2 * k + 1], dx[k] = p[2 * l] - xa[k], dy[k] = p[2 * l + 1] - ya[k];
+        low[k] = std::min(ya[k], p[2 * l + 1]), high[k] = std::max(ya[k], p[2 * l + 1]);
+        ends[0][k] = dy[k] > 0 ? xa[k] : xa[k] + dx[k];  // t at y <= low: 0 going up, 1 going down
+        ends[1][k] = dy[k] > 0 ? xa[k] + dx[k] : xa[k];
+        level |= dy[k] == 0;
+    }
+    const auto x_at = [&](double y, int k) { return xa[k] + std::min(1.0, std::max(0.0, (y - ya[k]) / dy[k])) * dx[k]; };
+    if (bottom == top && first == last) {  // one strip: every edge's two ends
+        widen(first, std::min({ends[0][0], ends[0][1], ends[0][2], ends[1][0], ends[1][1], ends[1][2]}),
+              std::max({ends[0][0], ends[0][1], ends[0][2], ends[1][0], ends[1][1], ends[1][2]}));
         return;
     }
-    const Edge edges[3] = {Edge(p, p + 2), Edge(p + 2, p + 4), Edge(p + 4, p)};
-    double below[3], above[3];
-    for (int k = 0; k < 3; ++k) below[k] = edges[k].x_at(static_cast<double>(first));
+    if (top == bottom + 1 && first == bottom && last == top && !level) {  // two strips, split at y = top
+        const double y = static_cast<double>(top);
+        double xmin[2] = {INFINITY, INFINITY}, xmax[2] = {-INFINITY, -INFINITY};
+        for (int k = 0; k < 3; ++k) {
+            const double cut = x_at(y, k);
+            if (low[k] <= y) xmin[0] = std::min({xmin[0], ends[0][k], cut}), xmax[0] = std::max({xmax[0], ends[0][k], cut});
+            if (high[k] >= y) xmin[1] = std::min({xmin[1], ends[1][k], cut}), xmax[1] = std::max({xmax[1], ends[1][k], cut});
+        }
+        widen(bottom, xmin[0], xmax[0]);
+        widen(top, xmin[1], xmax[1]);
+        return;
+    }
+    for (int k = 0; k < 3; ++k) below[k] = first == bottom ? ends[0][k] : x_at(static_cast<double>(first), k);
     for (int64_t j = first; j <= last; ++j) {
         const double y0 = static_cast<double>(j), y1 = static_cast<double>(j + 1);
         double xmin = INFINITY, xmax = -INFINITY;
         for (int k = 0; k < 3; ++k) {
-            const Edge& e = edges[k];
-            above[k] = e.x_at(y1);
-            if (e.high < y0 || e.low > y1) continue;
-            const double a = e.dy == 0 ? e.xa : below[k], b = e.dy == 0 ? e.xa + e.dx : above[k];
-            xmin = std::min({xmin, a, b});
-            xmax = std::max({xmax, a, b});
+            above[k] = j == top ? ends[1][k] : x_at(y1, k);  // garbage for a level edge
+            if (high[k] >= y0 && low[k] <= y1) {
+                const double a = dy[k] == 0 ? xa[k] : below[k], b = dy[k] == 0 ? xa[k] + dx[k] : above[k];
+                xmin = std::min({xmin, a, b});
+                xmax = std::max({xmax, a, b});
+            }
+            below[k] = above[k];
         }
-        std::copy(above, above + 3, below);
         if (xmin <= xmax) widen(j, xmin, xmax);
     }
 }
@@ -315,12 +325,11 @@ ChartPacking pack_chart_bitmaps(const double* corners, const int64_t* chart_star
                     room = grown.hi[r] - grown.lo[r] + 1 <= atlas.free_run(y - gutter + r);
                 if (!room) continue;
                 const int64_t x0 = y == cursor_y ? std::max(cursor_x, gutter) : gutter;
-                const int64_t x = first_fit_in_row(atlas, grown, y - gutter, x0, x1);
+                // In the best turn's row only a spot left of it counts.
+                const int64_t x = first_fit_in_row(atlas, grown, y - gutter, x0, y < best_y ? x1 : std::min(x1, best_x - 1));
                 if (x < 0) continue;
-                if (y < best_y || x < best_x) {
-                    best_y = y, best_x = x, best_turn = turn;
-                    std::swap(best, spans);
-                }
+                best_y = y, best_x = x, best_turn = turn;
+                std::swap(best, spans);
                 break;
             }
         }
