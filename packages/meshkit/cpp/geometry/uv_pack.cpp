@@ -62,7 +62,9 @@ inline void add_triangle(const double* p, int64_t rows, int64_t width, int32_t* 
         ends[1][k] = dy[k] > 0 ? xa[k] + dx[k] : xa[k];
         level |= dy[k] == 0;
     }
-    const auto x_at = [&](double y, int k) { return xa[k] + std::min(1.0, std::max(0.0, (y - ya[k]) / dy[k])) * dx[k]; };
+    const auto x_at = [&](double y, int k) {
+        return xa[k] + std::min(1.0, std::max(0.0, (y - ya[k]) / dy[k])) * dx[k];
+    };
     if (bottom == top && first == last) {  // one strip: every edge's two ends
         widen(first, std::min({ends[0][0], ends[0][1], ends[0][2], ends[1][0], ends[1][1], ends[1][2]}),
               std::max({ends[0][0], ends[0][1], ends[0][2], ends[1][0], ends[1][1], ends[1][2]}));
@@ -73,8 +75,11 @@ inline void add_triangle(const double* p, int64_t rows, int64_t width, int32_t* 
         double xmin[2] = {INFINITY, INFINITY}, xmax[2] = {-INFINITY, -INFINITY};
         for (int k = 0; k < 3; ++k) {
             const double cut = x_at(y, k);
-            if (low[k] <= y) xmin[0] = std::min({xmin[0], ends[0][k], cut}), xmax[0] = std::max({xmax[0], ends[0][k], cut});
-            if (high[k] >= y) xmin[1] = std::min({xmin[1], ends[1][k], cut}), xmax[1] = std::max({xmax[1], ends[1][k], cut});
+            for (int side = 0; side < 2; ++side)
+                if (side ? high[k] >= y : low[k] <= y) {
+                    xmin[side] = std::min({xmin[side], ends[side][k], cut});
+                    xmax[side] = std::max({xmax[side], ends[side][k], cut});
+                }
         }
         widen(bottom, xmin[0], xmax[0]);
         widen(top, xmin[1], xmax[1]);
@@ -326,7 +331,8 @@ ChartPacking pack_chart_bitmaps(const double* corners, const int64_t* chart_star
                 if (!room) continue;
                 const int64_t x0 = y == cursor_y ? std::max(cursor_x, gutter) : gutter;
                 // In the best turn's row only a spot left of it counts.
-                const int64_t x = first_fit_in_row(atlas, grown, y - gutter, x0, y < best_y ? x1 : std::min(x1, best_x - 1));
+                const int64_t x =
+                    first_fit_in_row(atlas, grown, y - gutter, x0, y < best_y ? x1 : std::min(x1, best_x - 1));
                 if (x < 0) continue;
                 best_y = y, best_x = x, best_turn = turn;
                 std::swap(best, spans);
