@@ -57,6 +57,8 @@ def dilate_edges(texture: Any, mask: Any) -> tuple[Any, Any]:
     dtype.
     """
     tensors = is_torch_tensor(mask)
+    float64 = (lambda a: a.double()) if tensors else (lambda a: a.astype(np.float64))
+    copy = (lambda a: a.clone()) if tensors else (lambda a: a.copy())
     height, width = mask.shape
     padded = mask.new_zeros((height + 2, width + 2)) if tensors else np.zeros((height + 2, width + 2), bool)
     padded[1:-1, 1:-1] = mask
@@ -69,21 +71,19 @@ def dilate_edges(texture: Any, mask: Any) -> tuple[Any, Any]:
     rows, cols = edge.nonzero(as_tuple=True) if tensors else edge.nonzero()
     alone = ~blocks[rows // 2, cols // 2]
     rows, cols = rows[alone], cols[alone]
-    total = texture[rows, cols] * 0
-    total = total.double() if tensors else total.astype(np.float64)
+    total = float64(texture[rows, cols] * 0)
     count = rows * 0
     for dy, dx in NEIGHBOURS:
         y, x = rows + dy, cols + dx
         inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
         y, x = y * inside, x * inside  # out-of-range neighbours read texel (0, 0), masked off below
         covered = inside & mask[y, x]
-        values = texture[y, x]
-        total = total + (values.double() if tensors else values.astype(np.float64)) * covered[:, None]
+        total = total + float64(texture[y, x]) * covered[:, None]
         count = count + covered
     filled = total / count[:, None]
-    texture = texture.clone() if tensors else texture.copy()
+    texture = copy(texture)
     texture[rows, cols] = filled.to(texture.dtype) if tensors else filled.astype(texture.dtype)
-    grown = mask.clone() if tensors else mask.copy()
+    grown = copy(mask)
     grown[rows, cols] = True
     return texture, grown
 
