@@ -281,9 +281,9 @@ ChartPacking pack_chart_bitmaps(const double* corners, const int64_t* chart_star
     result.turns.assign(num_charts, 0);
     std::vector<int64_t> order(num_charts);
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-        return sizes[2 * a] * sizes[2 * a + 1] > sizes[2 * b] * sizes[2 * b + 1];
-    });
+    // Largest box with its gutter first: the size classes below then come in order, one sweep each.
+    const auto grown_area = [&](int64_t c) { return (sizes[2 * c] + gutter) * (sizes[2 * c + 1] + gutter); };
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return grown_area(a) > grown_area(b); });
     const int64_t min_run = 2 * gutter + 1;  // no grown row is narrower: rows with shorter free runs are full
     // Row and column spans of every chart (independent of the layout, so in parallel): chart c's rows from
     // row_start[c], its columns from column_start[c].
@@ -313,8 +313,7 @@ ChartPacking pack_chart_bitmaps(const double* corners, const int64_t* chart_star
         const int64_t w = sizes[2 * c], h = sizes[2 * c + 1];
         // Charts come largest first; each size class (boxes with their gutter within a factor of two in area) sweeps
         // the atlas once in raster order from the lowest row with room, so smaller classes fill earlier holes.
-        const int64_t area = (w + gutter) * (h + gutter);
-        const int64_t chart_class = 63 - __builtin_clzll(static_cast<uint64_t>(area));
+        const int64_t chart_class = 63 - __builtin_clzll(static_cast<uint64_t>(grown_area(c)));
         if (chart_class != size_class) size_class = chart_class, cursor_y = 0, cursor_x = 0;
         const SpanView rows{row_lo.data() + row_start[c], row_hi.data() + row_start[c], h, w};
         const SpanView columns{column_lo.data() + column_start[c], column_hi.data() + column_start[c], w, h};

@@ -15,10 +15,10 @@ struct ChartPacking {
 
 // Packs charts given as triangles (corners (F, 3, 2) relative to their chart's lower corner, grouped by chart:
 // chart c owns faces chart_start[c]..chart_start[c + 1] - 1), at texel coordinates corner * scale + 0.5 inside a box
-// of sizes[c] texels: largest box first, each at the first spot in raster order (lowest row, then leftmost) of a
-// texture_size-wide atlas of unbounded height, searched from the last chart's spot within a size class and from the
-// bottom when the class changes, in the quarter turn that comes first; at least `gutter` texels lie between the
-// texels any two charts touch and around the border.
+// of sizes[c] texels: largest box (grown by the gutter) first, each at the first spot in raster order (lowest row,
+// then leftmost) of a texture_size-wide atlas of unbounded height, searched from the last chart's spot within a size
+// class (grown box areas within a factor of two) and from the bottom when the class changes, in the quarter turn that
+// comes first; at least `gutter` texels lie between the texels any two charts touch and around the border.
 ChartPacking pack_chart_bitmaps(const double* corners, const int64_t* chart_start, const int64_t* sizes,
                                 int64_t num_charts, double scale, int64_t gutter, int64_t texture_size);
 

@@ -206,7 +206,8 @@ def pack_layout(coords: np.ndarray, chart: np.ndarray, low: np.ndarray, high: np
     """(scale, texel offsets (C, 2), quarter turns (C,), box sizes (C, 2)) placing the charts of ``coords`` (F, 3, 2),
     faces of chart ``chart`` spanning ``low``..``high`` (C, 2), without overlap and a gutter apart: the largest
     uniform scale (within 0.2%) at which the native bitmap packer fits their shapes in the texture: guesses from the
-    rows the last layouts used until one fits, then bisection."""
+    rows the last layouts used until one fits, then, between the largest fit and the smallest failure, the scale
+    whose rows would fill the texture (interpolated, kept off both ends) until the two are 0.2% apart."""
     order = np.argsort(chart, kind="stable")
     chart_start = np.searchsorted(chart[order], np.arange(len(low) + 1))
     local = np.ascontiguousarray(coords[order] - low[chart[order]][:, None])
@@ -221,22 +222,26 @@ def pack_layout(coords: np.ndarray, chart: np.ndarray, low: np.ndarray, high: np
     a, b, c = area, 2 * pad * float(extent.sum()), len(extent) * (2 * pad) ** 2 - float(texture_size - gutter) ** 2
     cover = (2 * -c) / (b + np.sqrt(b * b - 4 * a * c)) if b > 0 and c < 0 else 0.0
     guess = min(fails / (1 + 1e-9), cover) if cover > 0 else 0.5 * fails
-    best, last = None, None
+    best, last, fail_rows = None, None, None
     for _ in range(64 if fails > 0 else 0):
         packing = _placement(local, chart_start, extent, guess, gutter, texture_size)
         height = packing[3]
+        rows = np.log(max(height - gutter, 1) if height > 0 else 4 * texture_size)
         if 0 <= height <= texture_size:
-            fits, best = guess, packing
+            fits, fit_rows, best = guess, rows, packing
         else:
-            fails = guess
+            fails, fail_rows = guess, rows
         if fits > 0 and fails <= fits * 1.002:
             break
-        if fits > 0:  # bracketed: heights jump with the layout, so bisect
-            guess = 0.5 * (fits + fails)
+        if fits > 0:  # bracketed: heights jump with the layout, so the interpolation stays off both ends
+            share = 0.5
+            if fail_rows is not None and fail_rows > fit_rows:
+                share = (np.log(texture_size - gutter) - fit_rows) / (fail_rows - fit_rows)
+            guess = fits + min(max(share, 0.0), 0.9) * (fails - fits)
+            guess = max(guess, min(fits * 1.002, 0.5 * (fits + fails)))
             continue
         # The scale at which the rows used would just fill the texture, with rows taken as growing like scale^k,
         # k from the last two guesses (2 at first: rows ~ area), aimed a little below, kept below the failed guess.
-        rows = np.log(max(height - gutter, 1) if height > 0 else 4 * texture_size)
         power = 2.0 if last is None else min(max((rows - last[1]) / (np.log(guess) - last[0]), 1.0), 4.0)
         last = (np.log(guess), rows)
         guess = float(guess * min(0.995 * np.exp((np.log(texture_size - gutter) - rows) / power), 0.99))
