@@ -96,12 +96,14 @@ def test_cuda_tensors_take_the_kernels_on_a_large_graph(monkeypatch):
 
 
 def sorted_links(faces):
-    """(b, parity, count) per half-edge from the torch code's sorted edge runs, as ``half_edge_links`` gives them."""
+    """(b, parity, count) per half-edge from the torch code's sorted edge runs, as ``half_edge_links`` gives them:
+    the partner of a two-face edge's lower numbered half-edge, else the half-edge itself."""
     runs = topology_torch.edge_runs(faces, int(faces.max()) + 1)
     h1, h2 = runs.order[:-1], runs.order[1:]
     paired = runs.pair_starts()
+    low, high = torch.minimum(h1[paired], h2[paired]), torch.maximum(h1[paired], h2[paired])
     partner = torch.arange(faces.numel())
-    partner[h1[paired]], partner[h2[paired]] = h2[paired], h1[paired]
+    partner[low] = high
     start = faces.reshape(-1)
     count = torch.zeros_like(partner).scatter_(0, runs.order, runs.count)
     return partner // 3, ((partner != torch.arange(len(partner))) & (start == start[partner])).long(), count

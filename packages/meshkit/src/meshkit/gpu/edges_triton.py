@@ -48,14 +48,16 @@ def _insert_kernel(faces, table, slots, n, num_vertices, shift, slot_mask, BLOCK
 
 @triton.jit(do_not_specialize=["n", "num_vertices"])
 def _link_kernel(faces, table, slots, a_out, b_out, parity_out, count_out, n, num_vertices, BLOCK: tl.constexpr):
-    """Per half-edge: its face, the face across a two-face edge (else its own), whether the two half-edges start
-    at one vertex (the faces disagree in orientation), and the half-edges on its edge (3 meaning 3 or more)."""
+    """Per half-edge: its face, the face across a two-face edge from the edge's first half-edge (else its own),
+    whether those two half-edges start at one vertex (the faces disagree in orientation), and the half-edges on its
+    edge (3 meaning 3 or more)."""
     h = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = h < n
     total = tl.load(table + 2 * tl.load(slots + h, mask=mask, other=0).to(tl.int64) + 1, mask=mask, other=0)
     count = total >> 32
-    paired = mask & (count == 2)
-    other = tl.where(paired, total - 2 * _COUNT - h, h)
+    other = total - 2 * _COUNT - h
+    paired = mask & (count == 2) & (h < other)  # each link once, from the edge's first half-edge
+    other = tl.where(paired, other, h)
     _, start = _half_edge_keys(faces, h, mask, num_vertices)
     other_start = tl.load(faces + other, mask=paired, other=0).to(tl.int64)
     tl.store(a_out + h, h // 3, mask=mask)
@@ -66,8 +68,9 @@ def _link_kernel(faces, table, slots, a_out, b_out, parity_out, count_out, n, nu
 
 def half_edge_links(faces: Any, num_vertices: int) -> tuple[Any, Any, Any, Any]:
     """(a, b, parity, count) per half-edge of the (F, 3) integer ``faces`` (3F below ``MAX_HALF_EDGES``): int32
-    face ``a`` and the int32 face ``b`` across its edge when exactly two half-edges share it (else ``a``), int8
-    parity 1 where those two start at the same vertex, and int8 half-edges on the edge (1, 2, or 3 for more)."""
+    face ``a`` and the int32 face ``b`` across its edge when exactly two half-edges share it and this is the lower
+    numbered one (else ``a``: each link is listed once), int8 parity 1 where those two start at the same vertex, and
+    int8 half-edges on the edge (1, 2, or 3 for more)."""
     n = 3 * len(faces)
     if n >= MAX_HALF_EDGES:
         raise ValueError(f"the hashed edge table takes fewer than {MAX_HALF_EDGES // 3} faces, got {len(faces)}")
