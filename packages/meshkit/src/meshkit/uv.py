@@ -219,9 +219,14 @@ def pack_layout(coords: np.ndarray, chart: np.ndarray, low: np.ndarray, high: np
     # First guess: the scale at which the charts, each grown by half a gutter (and half a texel) around its box's
     # outline, would cover the texture.
     pad = 0.5 * (gutter + 1)
-    a, b, c = area, 2 * pad * float(extent.sum()), len(extent) * (2 * pad) ** 2 - float(texture_size - gutter) ** 2
+    corners = len(extent) * (2 * pad) ** 2
+    a, b, c = area, 2 * pad * float(extent.sum()), corners - float(texture_size - gutter) ** 2
     cover = (2 * -c) / (b + np.sqrt(b * b - 4 * a * c)) if b > 0 and c < 0 else 0.0
     guess = min(fails / (1 + 1e-9), cover) if cover > 0 else 0.5 * fails
+    # How fast that covered area grows with the scale there (d log area / d log scale: 2 for charts much larger than
+    # the gutter, towards 0 for tiny ones): the rows used grow alike until two layouts give a measured rate.
+    grown = a * guess * guess + b * guess + corners
+    power = min(max((2 * a * guess * guess + b * guess) / grown, 0.5), 4.0) if grown > 0 else 2.0
     best, last, fail_rows = None, None, None
     for _ in range(64 if fails > 0 else 0):
         packing = _placement(local, chart_start, extent, guess, gutter, texture_size)
@@ -241,8 +246,10 @@ def pack_layout(coords: np.ndarray, chart: np.ndarray, low: np.ndarray, high: np
             guess = max(guess, min(fits * 1.002, 0.5 * (fits + fails)))
             continue
         # The scale at which the rows used would just fill the texture, with rows taken as growing like scale^k,
-        # k from the last two guesses (2 at first: rows ~ area), aimed a little below, kept below the failed guess.
-        power = 2.0 if last is None else min(max((rows - last[1]) / (np.log(guess) - last[0]), 1.0), 4.0)
+        # k from the last two guesses (at first the covered area's rate), aimed a little below, kept below the
+        # failed guess.
+        if last is not None:
+            power = min(max((rows - last[1]) / (np.log(guess) - last[0]), 0.5), 4.0)
         last = (np.log(guess), rows)
         guess = float(guess * min(0.995 * np.exp((np.log(texture_size - gutter) - rows) / power), 0.99))
     if best is None:
