@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <utility>
@@ -281,12 +282,17 @@ class DualGridBuilder {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
             for (int t = 0; t < threads_; ++t) {
                 const ShardT& sh = shards_[t];
-                for (size_t l = 0; l < sh.keys.size(); ++l) {
-                    const size_t r = threads_ == 1 ? l : sh.row[l];
-                    solve_voxel(sh, l, regularization, d + 3 * r);
-                    for (int k = 0; k < 3; ++k) {
-                        c[3 * r + k] = unpack<Key>(sh.keys[l], k);
-                        f[3 * r + k] = sh.sums[l].flags[k] != 0;
+                for (size_t first = 0; first < sh.keys.size(); first += 4) {
+                    const size_t count = std::min<size_t>(4, sh.keys.size() - first);
+                    float x[4][3];
+                    solve_group(sh, first, count, regularization, x);
+                    for (size_t j = 0; j < count; ++j) {
+                        const size_t l = first + j, r = threads_ == 1 ? l : sh.row[l];
+                        for (int k = 0; k < 3; ++k) {
+                            c[3 * r + k] = unpack<Key>(sh.keys[l], k);
+                            d[3 * r + k] = x[j][k];
+                            f[3 * r + k] = sh.sums[l].flags[k] != 0;
+                        }
                     }
                 }
             }
@@ -406,20 +412,15 @@ class DualGridBuilder {
         return true;
     }
 
-    void solve_voxel(const ShardT& sh, size_t i, float regularization, float* out) const;
+    void solve_group(const ShardT& sh, size_t first, size_t count, float regularization, float x[4][3]) const;
 
     Grid g_;
     int threads_;
     std::vector<ShardT> shards_;
 };
 
-// Dual vertex of voxel i of a shard: the regularized QEF minimizer if it lies in the closed voxel box, else the
-// best of the constrained minimizers on the box faces, edges and corners (upstream's candidate order; ties keep the
-// first).
-// All arithmetic is float32 in upstream's operation order (see qef_math.h).
-template <typename Key>
-void DualGridBuilder<Key>::solve_voxel(const ShardT& sh, size_t i, float regularization, float* out) const {
-    const VoxelSums& acc = sh.sums[i];
+// The QEF of a voxel with the pull towards the mean of its crossing points, as upstream adds it.
+Quadric regularized_quadric(const VoxelSums& acc, float regularization) {
     Quadric qf = acc.q;
     if (regularization > 0.0f) {
         float p[3];
@@ -432,65 +433,89 @@ void DualGridBuilder<Key>::solve_voxel(const ShardT& sh, size_t i, float regular
         reg[9] = qef::dot3(p, p);
         add_scaled(qf, reg, regularization * acc.count);
     }
-    float Q[4][4];
-    for (int r = 0; r < 4; ++r)
-        for (int c = 0; c < 4; ++c) Q[r][c] = qf[kSym[r][c]];
-    float lo[3], hi[3];
-    for (int k = 0; k < 3; ++k) {
-        const int coord = unpack<Key>(sh.keys[i], k);
-        lo[k] = coord * g_.voxel[k];
-        hi[k] = (coord + 1) * g_.voxel[k];
-    }
+    return qf;
+}
+
+// Minimizer of the QEF Q over the closed box [lo, hi] when the free minimizer lies outside it: the best of the
+// constrained minimizers on the box faces, edges and corners (upstream's candidate order; ties keep the first).
+void box_minimizer(const float Q[4][4], const float lo[3], const float hi[3], float x[3]) {
     auto inside = [&](float v, int k) { return v >= lo[k] && v <= hi[k]; };
-    const float A[3][3] = {{Q[0][0], Q[0][1], Q[0][2]}, {Q[1][0], Q[1][1], Q[1][2]}, {Q[2][0], Q[2][1], Q[2][2]}};
-    const float b[3] = {-Q[0][3], -Q[1][3], -Q[2][3]};
-    float x[3];
-    qef::colpiv_qr_solve<3>(A, b, x);
-    if (!(inside(x[0], 0) && inside(x[1], 1) && inside(x[2], 2))) {
-        float best = std::numeric_limits<float>::infinity();
-        auto consider = [&](const float p[3]) {
-            const float e = qef::quadratic_form4(Q, p);
-            if (e < best) {
-                best = e;
-                std::copy(p, p + 3, x);
-            }
-        };
-        for (int fixed = 0; fixed < 3; ++fixed) {  // box faces
-            const int u = (fixed + 1) % 3, v = (fixed + 2) % 3;
-            const float A2[2][2] = {{Q[u][u], Q[u][v]}, {Q[v][u], Q[v][v]}};
-            for (float w : {lo[fixed], hi[fixed]}) {
-                const float b2[2] = {-(Q[u][fixed] * w + Q[u][3]), -(Q[v][fixed] * w + Q[v][3])};
-                float s[2];
-                qef::colpiv_qr_solve<2>(A2, b2, s);
-                if (!(inside(s[0], u) && inside(s[1], v))) continue;
-                float p[3];
-                p[fixed] = w;
-                p[u] = s[0];
-                p[v] = s[1];
-                consider(p);
-            }
+    float best = std::numeric_limits<float>::infinity();
+    auto consider = [&](const float p[3]) {
+        const float e = qef::quadratic_form4(Q, p);
+        if (e < best) {
+            best = e;
+            std::copy(p, p + 3, x);
         }
-        for (int free_ax = 0; free_ax < 3; ++free_ax) {  // box edges
-            const int u = (free_ax + 1) % 3, v = (free_ax + 2) % 3;
-            const float row[3] = {Q[free_ax][u], Q[free_ax][v], Q[free_ax][3]};
-            for (float pu : {lo[u], hi[u]})
-                for (float pv : {lo[v], hi[v]}) {
-                    const float fixed_part[3] = {pu, pv, 1.0f};
-                    const float t = -qef::dot3(row, fixed_part) / Q[free_ax][free_ax];
-                    if (!inside(t, free_ax)) continue;
-                    float p[3];
-                    p[free_ax] = t;
-                    p[u] = pu;
-                    p[v] = pv;
-                    consider(p);
-                }
-        }
-        for (int corner = 0; corner < 8; ++corner) {  // box corners, max side first as upstream
-            const float p[3] = {corner & 4 ? lo[0] : hi[0], corner & 2 ? lo[1] : hi[1], corner & 1 ? lo[2] : hi[2]};
+    };
+    for (int fixed = 0; fixed < 3; ++fixed) {  // box faces
+        const int u = (fixed + 1) % 3, v = (fixed + 2) % 3;
+        const float A2[2][2] = {{Q[u][u], Q[u][v]}, {Q[v][u], Q[v][v]}};
+        for (float w : {lo[fixed], hi[fixed]}) {
+            const float b2[2] = {-(Q[u][fixed] * w + Q[u][3]), -(Q[v][fixed] * w + Q[v][3])};
+            float s[2];
+            qef::colpiv_qr_solve<2>(A2, b2, s);
+            if (!(inside(s[0], u) && inside(s[1], v))) continue;
+            float p[3];
+            p[fixed] = w;
+            p[u] = s[0];
+            p[v] = s[1];
             consider(p);
         }
     }
-    for (int k = 0; k < 3; ++k) out[k] = x[k];
+    for (int free_ax = 0; free_ax < 3; ++free_ax) {  // box edges
+        const int u = (free_ax + 1) % 3, v = (free_ax + 2) % 3;
+        const float row[3] = {Q[free_ax][u], Q[free_ax][v], Q[free_ax][3]};
+        for (float pu : {lo[u], hi[u]})
+            for (float pv : {lo[v], hi[v]}) {
+                const float fixed_part[3] = {pu, pv, 1.0f};
+                const float t = -qef::dot3(row, fixed_part) / Q[free_ax][free_ax];
+                if (!inside(t, free_ax)) continue;
+                float p[3];
+                p[free_ax] = t;
+                p[u] = pu;
+                p[v] = pv;
+                consider(p);
+            }
+    }
+    for (int corner = 0; corner < 8; ++corner) {  // box corners, max side first as upstream
+        const float p[3] = {corner & 4 ? lo[0] : hi[0], corner & 2 ? lo[1] : hi[1], corner & 1 ? lo[2] : hi[2]};
+        consider(p);
+    }
+}
+
+// Dual vertices of voxels first .. first + count - 1 (count <= 4) of a shard: the regularized QEF minimizers,
+// solved four at a time in SIMD lanes, and box_minimizer for those outside their closed voxel box. All arithmetic is
+// float32 in upstream's operation order (see qef_math.h).
+template <typename Key>
+void DualGridBuilder<Key>::solve_group(const ShardT& sh, size_t first, size_t count, float regularization,
+                                       float x[4][3]) const {
+    float Q[4][4][4], A[3][3][4], b[3][4];  // Q[lane]; A and b lane-minor (a short group repeats its last voxel)
+    for (size_t j = 0; j < 4; ++j) {
+        const Quadric qf = regularized_quadric(sh.sums[first + std::min(j, count - 1)], regularization);
+        for (int r = 0; r < 4; ++r)
+            for (int c = 0; c < 4; ++c) Q[j][r][c] = qf[kSym[r][c]];
+        for (int r = 0; r < 3; ++r) {
+            for (int c = 0; c < 3; ++c) A[r][c][j] = Q[j][r][c];
+            b[r][j] = -Q[j][r][3];
+        }
+    }
+    lanes::F4 Av[3][3], bv[3], xv[3];
+    std::memcpy(Av, A, sizeof A);
+    std::memcpy(bv, b, sizeof b);
+    qef::colpiv_qr_solve<3>(Av, bv, xv);
+    for (size_t j = 0; j < count; ++j) {
+        float lo[3], hi[3];
+        bool inside = true;
+        for (int k = 0; k < 3; ++k) {
+            const int coord = unpack<Key>(sh.keys[first + j], k);
+            lo[k] = coord * g_.voxel[k];
+            hi[k] = (coord + 1) * g_.voxel[k];
+            x[j][k] = xv[k][j];
+            inside &= x[j][k] >= lo[k] && x[j][k] <= hi[k];
+        }
+        if (!inside) box_minimizer(Q[j], lo, hi, x[j]);
+    }
 }
 
 // Edges used by exactly one face, ordered by (smaller, larger) vertex index as upstream's std::map walk. Edges are

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <utility>
 
+#include "lanes.h"
+
 namespace qef {
 
 // Eigen reduces a fixed 3-vector as x0 + (x1 + x2) (its unroller splits the range in halves).
@@ -71,111 +73,129 @@ inline float quadratic_form4(const float Q[4][4], const float p[3]) {
 
 // Solve A x = b (A row-major N x N, N = 2 or 3) by Householder QR with column pivoting, as Eigen's
 // ColPivHouseholderQR<MatrixNf>::solve: the same pivot order, norm downdates, rank cut-off and back-substitution;
-// unknowns beyond the numerical rank are set to zero.
-template <int N>
-void colpiv_qr_solve(const float A[N][N], const float b[N], float x[N]) {
+// unknowns beyond the numerical rank are set to zero. T is float or lanes::F4 (four independent systems): every
+// branch of Eigen's code is a lane-wise select here, so each lane rounds as the scalar solve does.
+template <int N, typename T>
+void colpiv_qr_solve(const T A[N][N], const T b[N], T x[N]) {
     static_assert(N == 2 || N == 3, "fixed small systems only");
-    float qr[N][N];
+    using Mask = typename lanes::Of<T>::Mask;
+    using Index = typename lanes::Of<T>::Index;
+    using lanes::select;
+    const T zero = lanes::splat<T>(0.0f);
+    T qr[N][N];
     for (int r = 0; r < N; ++r)
         for (int c = 0; c < N; ++c) qr[r][c] = A[r][c];
     auto column_norm = [&](int c, int from) {  // full columns reduce as fixed vectors, tails sequentially
         if (from == 0) {
-            const float s = N == 3 ? qr[0][c] * qr[0][c] + (qr[1][c] * qr[1][c] + qr[2][c] * qr[2][c])
-                                   : qr[0][c] * qr[0][c] + qr[1][c] * qr[1][c];
-            return std::sqrt(s);
+            const T s = N == 3 ? qr[0][c] * qr[0][c] + (qr[1][c] * qr[1][c] + qr[N - 1][c] * qr[N - 1][c])
+                               : qr[0][c] * qr[0][c] + qr[1][c] * qr[1][c];
+            return lanes::sqrt(s);
         }
-        float s = qr[from][c] * qr[from][c];
+        T s = qr[from][c] * qr[from][c];
         for (int r = from + 1; r < N; ++r) s += qr[r][c] * qr[r][c];
-        return std::sqrt(s);
+        return lanes::sqrt(s);
     };
-    float norm_updated[N], norm_direct[N], tau[N];
-    int transposition[N];
+    T norm_updated[N], norm_direct[N], tau[N];
+    Index transposition[N];
     for (int c = 0; c < N; ++c) norm_direct[c] = norm_updated[c] = column_norm(c, 0);
-    float max_norm = norm_updated[0];
-    for (int c = 1; c < N; ++c)
-        if (norm_updated[c] > max_norm) max_norm = norm_updated[c];
-    const float threshold_helper = (max_norm * FLT_EPSILON) * (max_norm * FLT_EPSILON) / float(N);
+    T max_norm = norm_updated[0];
+    for (int c = 1; c < N; ++c) max_norm = select(norm_updated[c] > max_norm, norm_updated[c], max_norm);
+    const T threshold_helper = (max_norm * FLT_EPSILON) * (max_norm * FLT_EPSILON) / float(N);
     const float downdate_threshold = std::sqrt(FLT_EPSILON);
-    int rank = N;
+    Index rank = lanes::splat_index<T>(N);
     for (int k = 0; k < N; ++k) {
-        int best = k;
-        for (int c = k + 1; c < N; ++c)
-            if (norm_updated[c] > norm_updated[best]) best = c;
-        if (rank == N && norm_updated[best] * norm_updated[best] < threshold_helper * float(N - k)) rank = k;
+        Index best = lanes::splat_index<T>(k);
+        T best_norm = norm_updated[k];
+        for (int c = k + 1; c < N; ++c) {
+            const Mask larger = norm_updated[c] > best_norm;
+            best_norm = select(larger, norm_updated[c], best_norm);
+            best = select(larger, lanes::splat_index<T>(c), best);
+        }
+        const Mask cut = (rank == N) & (best_norm * best_norm < threshold_helper * float(N - k));
+        rank = select(cut, lanes::splat_index<T>(k), rank);
         transposition[k] = best;
-        if (best != k) {
-            for (int r = 0; r < N; ++r) std::swap(qr[r][k], qr[r][best]);
-            std::swap(norm_updated[k], norm_updated[best]);
-            std::swap(norm_direct[k], norm_direct[best]);
+        for (int c = k + 1; c < N; ++c) {  // swap columns k and best
+            const Mask m = best == c;
+            auto swap = [&](T& a, T& b) {
+                const T old = a;
+                a = select(m, b, a);
+                b = select(m, old, b);
+            };
+            for (int r = 0; r < N; ++r) swap(qr[r][k], qr[r][c]);
+            swap(norm_updated[k], norm_updated[c]);
+            swap(norm_direct[k], norm_direct[c]);
         }
         // Householder reflector of column k below the diagonal (essential part stored in place).
-        float tail_sq = 0.0f;
+        T tail_sq = zero;
         if (k + 1 < N) {
             tail_sq = qr[k + 1][k] * qr[k + 1][k];
             for (int r = k + 2; r < N; ++r) tail_sq += qr[r][k] * qr[r][k];
         }
-        const float c0 = qr[k][k];
-        float beta;
-        if (tail_sq <= FLT_MIN) {
-            tau[k] = 0.0f;
-            beta = c0;
-            for (int r = k + 1; r < N; ++r) qr[r][k] = 0.0f;
-        } else {
-            beta = std::sqrt(c0 * c0 + tail_sq);
-            if (c0 >= 0.0f) beta = -beta;
-            for (int r = k + 1; r < N; ++r) qr[r][k] = qr[r][k] / (c0 - beta);
-            tau[k] = (beta - c0) / beta;
-        }
-        qr[k][k] = beta;
-        if (k + 1 < N && tau[k] != 0.0f) {
+        const T c0 = qr[k][k];
+        const Mask flat = tail_sq <= FLT_MIN;
+        T beta = lanes::sqrt(c0 * c0 + tail_sq);
+        beta = select(c0 >= 0.0f, -beta, beta);
+        for (int r = k + 1; r < N; ++r) qr[r][k] = select(flat, zero, qr[r][k] / (c0 - beta));
+        tau[k] = select(flat, zero, (beta - c0) / beta);
+        qr[k][k] = select(flat, c0, beta);
+        if (k + 1 < N) {
+            const Mask reflect = tau[k] != 0.0f;
             for (int c = k + 1; c < N; ++c) {
-                float t = qr[k + 1][k] * qr[k + 1][c];
+                T t = qr[k + 1][k] * qr[k + 1][c];
                 for (int r = k + 2; r < N; ++r) t += qr[r][k] * qr[r][c];
                 t += qr[k][c];
-                qr[k][c] -= tau[k] * t;
-                for (int r = k + 1; r < N; ++r) qr[r][c] -= (tau[k] * qr[r][k]) * t;
+                qr[k][c] = select(reflect, qr[k][c] - tau[k] * t, qr[k][c]);
+                for (int r = k + 1; r < N; ++r)
+                    qr[r][c] = select(reflect, qr[r][c] - (tau[k] * qr[r][k]) * t, qr[r][c]);
             }
         }
         for (int c = k + 1; c < N; ++c) {
-            if (norm_updated[c] == 0.0f) continue;
-            float t = std::fabs(qr[k][c]) / norm_updated[c];
+            const Mask kept = norm_updated[c] != 0.0f;
+            T t = lanes::abs(qr[k][c]) / norm_updated[c];
             t = (1.0f + t) * (1.0f - t);
-            if (t < 0.0f) t = 0.0f;
-            const float ratio = norm_updated[c] / norm_direct[c];
-            if (t * (ratio * ratio) <= downdate_threshold) {
-                norm_direct[c] = k + 1 < N ? column_norm(c, k + 1) : 0.0f;
-                norm_updated[c] = norm_direct[c];
-            } else {
-                norm_updated[c] *= std::sqrt(t);
-            }
+            t = select(t < 0.0f, zero, t);
+            const T ratio = norm_updated[c] / norm_direct[c];
+            const Mask recompute = kept & (t * (ratio * ratio) <= downdate_threshold);
+            const T direct = k + 1 < N ? column_norm(c, k + 1) : zero;
+            norm_direct[c] = select(recompute, direct, norm_direct[c]);
+            const T downdated = select(kept, norm_updated[c] * lanes::sqrt(t), norm_updated[c]);
+            norm_updated[c] = select(recompute, direct, downdated);
         }
     }
-    int perm[N];
-    for (int i = 0; i < N; ++i) perm[i] = i;
-    for (int k = 0; k < N; ++k) std::swap(perm[k], perm[transposition[k]]);
-    if (rank == 0) {
-        for (int i = 0; i < N; ++i) x[i] = 0.0f;
-        return;
-    }
-    float c[N];
+    Index perm[N];
+    for (int i = 0; i < N; ++i) perm[i] = lanes::splat_index<T>(i);
+    for (int k = 0; k < N; ++k)
+        for (int j = k + 1; j < N; ++j) {
+            const Mask m = transposition[k] == j;
+            const Index old = perm[k];
+            perm[k] = select(m, perm[j], perm[k]);
+            perm[j] = select(m, old, perm[j]);
+        }
+    T c[N];
     for (int i = 0; i < N; ++i) c[i] = b[i];
-    for (int k = 0; k < rank; ++k) {  // c = Q^T b, reflectors in order
+    for (int k = 0; k < N; ++k) {  // c = Q^T b, reflectors in order, those below the rank only
+        const Mask active = k < rank;
         if (k == N - 1) {
-            c[k] *= 1.0f - tau[k];
-        } else if (tau[k] != 0.0f) {
-            float t = qr[k + 1][k] * c[k + 1];
-            for (int r = k + 2; r < N; ++r) t += qr[r][k] * c[r];
-            t += c[k];
-            c[k] -= tau[k] * t;
-            for (int r = k + 1; r < N; ++r) c[r] -= (tau[k] * qr[r][k]) * t;
+            c[k] = select(active, c[k] * (1.0f - tau[k]), c[k]);
+            continue;
         }
+        const Mask reflect = active & (tau[k] != 0.0f);
+        T t = qr[k + 1][k] * c[k + 1];
+        for (int r = k + 2; r < N; ++r) t += qr[r][k] * c[r];
+        t += c[k];
+        c[k] = select(reflect, c[k] - tau[k] * t, c[k]);
+        for (int r = k + 1; r < N; ++r) c[r] = select(reflect, c[r] - (tau[k] * qr[r][k]) * t, c[r]);
     }
-    for (int i = rank - 1; i >= 0; --i) {  // column-oriented back-substitution on R
-        if (c[i] == 0.0f) continue;
-        c[i] /= qr[i][i];
-        for (int r = 0; r < i; ++r) c[r] -= c[i] * qr[r][i];
+    for (int i = N - 1; i >= 0; --i) {  // column-oriented back-substitution on R, rows below the rank only
+        const Mask step = (i < rank) & (c[i] != 0.0f);
+        const T ci = c[i] / qr[i][i];
+        c[i] = select(step, ci, c[i]);
+        for (int r = 0; r < i; ++r) c[r] = select(step, c[r] - ci * qr[r][i], c[r]);
     }
-    for (int i = 0; i < N; ++i) x[perm[i]] = i < rank ? c[i] : 0.0f;
+    for (int j = 0; j < N; ++j) {
+        x[j] = zero;
+        for (int i = 0; i < N; ++i) x[j] = select((perm[i] == j) & (i < rank), c[i], x[j]);
+    }
 }
 
 }  // namespace qef
