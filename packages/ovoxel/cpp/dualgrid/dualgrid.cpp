@@ -135,9 +135,10 @@ class PrefetchRing {
 };
 
 // Expected number of grid-edge crossings: each triangle's area projected along each axis over that axis's cell face.
-size_t expected_crossings(const std::vector<Triangle>& tris, const float voxel[3]) {
+size_t expected_crossings(const TriangleList& tris, const float voxel[3]) {
     double total = 0.0;
-    for (const Triangle& t : tris) {
+    for (size_t i = 0; i < tris.size(); ++i) {
+        const Triangle t = tris[i];
         double e0[3], e1[3];
         for (int k = 0; k < 3; ++k) {
             e0[k] = double(t.p[1][k]) - t.p[0][k];
@@ -158,7 +159,7 @@ class DualGridBuilder {
   public:
     DualGridBuilder(const Grid& g, int threads) : g_(g), threads_(threads), shards_(threads) {}
 
-    void add_crossings(const std::vector<Triangle>& tris) {
+    void add_crossings(const TriangleList& tris) {
         if (threads_ == 1) return add_crossings_serial(tris);
         std::vector<Chunk<Key, uint32_t>> chunks(threads_);
         bool overflow = false;
@@ -167,9 +168,10 @@ class DualGridBuilder {
             Chunk<Key, uint32_t>& chunk = chunks[c];
             chunk.to_shard.resize(threads_);
             const auto [lo, hi] = span(c, tris.size());
-            for (size_t i = lo; i < hi && !overflow; ++i)
+            for (size_t i = lo; i < hi && !overflow; ++i) {
+                const Triangle t = tris[i];
                 for (int ax = 0; ax < 3; ++ax)
-                    scan_axis(tris[i], ax, g_, [&](const int coord[3], const float point[3]) {
+                    scan_axis(t, ax, g_, [&](const int coord[3], const float point[3]) {
                         const uint32_t index = uint32_t(chunk.crossings.size());
                         if (index >= kMaxChunkCrossings) {
                             overflow = true;
@@ -180,6 +182,7 @@ class DualGridBuilder {
                         for (int s = 0; s < 4; ++s)
                             chunk.to_shard[shard_of(around(key, ax, s), threads_)].push_back(index << 2 | s);
                     });
+            }
         }
         if (overflow) throw std::length_error("too many grid-edge crossings for one thread's share of the mesh");
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
@@ -203,7 +206,7 @@ class DualGridBuilder {
                     const Crossing<Key>& x = chunk.crossings[index];
                     const int axis = int(x.tri_axis % 3);
                     sh.sums[sh.touch(around(x.key, axis, s), (base + index) * 4 + s, true)]
-                        .add_crossing(x.point, axis, s, tris[x.tri_axis / 3].q());
+                        .add_crossing(x.point, axis, s, tris.plane(x.tri_axis / 3).q());
                 }
                 base += chunk.crossings.size();
             }
@@ -211,7 +214,7 @@ class DualGridBuilder {
         assign_rows();
     }
 
-    void add_faces(const std::vector<Triangle>& tris) {
+    void add_faces(const TriangleList& tris) {
         std::vector<Chunk<Key, Term>> chunks(threads_);
 #pragma omp parallel for schedule(static, 1) num_threads(threads_)
         for (int c = 0; c < threads_; ++c) {
@@ -219,7 +222,9 @@ class DualGridBuilder {
             // One thread adds each face term as found (same order as filing it and applying the list), the voxel's
             // sums prefetched in a second ring; more threads file it.
             PrefetchRing<Term> found_voxels;
-            auto add_term = [&](const Term& term) { add_scaled(shards_[0].sums[term.local].q, tris[term.source].q(), 1.0f); };
+            auto add_term = [&](const Term& term) {
+                add_scaled(shards_[0].sums[term.local].q, tris.plane(term.source).q(), 1.0f);
+            };
             auto use = [&](const std::pair<Key, uint32_t>& term) {
                 if (threads_ > 1) return file_term(term.first, term.second, chunks[c]);
                 const uint32_t local = shards_[0].index.find(term.first);
@@ -230,7 +235,7 @@ class DualGridBuilder {
             PrefetchRing<std::pair<Key, uint32_t>> ring;
             const auto [first, last] = span(c, tris.size());
             for (size_t i = first; i < last; ++i) {
-                const Triangle& t = tris[i];
+                const Triangle t = tris[i];
                 const OverlapTest test = make_overlap_test(t, g_.voxel);
                 int lo[3], hi[3];
                 for (int k = 0; k < 3; ++k) {
@@ -252,7 +257,7 @@ class DualGridBuilder {
             ring.drain(use);
             found_voxels.drain(add_term);
         }
-        apply_terms(chunks, [&](uint32_t i) { return tris[i].q(); }, 1.0f);
+        apply_terms(chunks, [&](uint32_t i) { return tris.plane(i).q(); }, 1.0f);
     }
 
     void add_boundary(const std::vector<std::array<Vec3f, 2>>& edges, float weight) {
@@ -336,7 +341,7 @@ class DualGridBuilder {
     // One thread: every crossing event goes straight to its voxel, in the order the parallel path applies them,
     // through two rings: the hash slot is prefetched while an event waits for its voxel's index, then the voxel's sums
     // while it waits to be added.
-    void add_crossings_serial(const std::vector<Triangle>& tris) {
+    void add_crossings_serial(const TriangleList& tris) {
         ShardT& sh = shards_[0];
         const size_t expected = expected_crossings(tris, g_.voxel);  // about one voxel per crossing
         sh.reserve(expected + expected / 16 + 64, false);
@@ -347,16 +352,19 @@ class DualGridBuilder {
             int axis, s;
         };
         PrefetchRing<Event> found_voxels;
-        auto add = [&](const Event& e) { sh.sums[e.voxel].add_crossing(e.point, e.axis, e.s, tris[e.tri].q()); };
+        auto add = [&](const Event& e) {
+            sh.sums[e.voxel].add_crossing(e.point, e.axis, e.s, tris.plane(e.tri).q());
+        };
         auto use = [&](Event e) {
             e.voxel = sh.touch(e.voxel, 0, false);
             __builtin_prefetch(&sh.sums[e.voxel]);
             found_voxels.push(e, add);
         };
         PrefetchRing<Event> ring;
-        for (size_t i = 0; i < tris.size(); ++i)
+        for (size_t i = 0; i < tris.size(); ++i) {
+            const Triangle t = tris[i];
             for (int ax = 0; ax < 3; ++ax)
-                scan_axis(tris[i], ax, g_, [&](const int coord[3], const float point[3]) {
+                scan_axis(t, ax, g_, [&](const int coord[3], const float point[3]) {
                     const Key key = pack<Key>(coord[0], coord[1], coord[2]);
                     for (int s = 0; s < 4; ++s) {
                         const Key voxel = around(key, ax, s);
@@ -364,6 +372,7 @@ class DualGridBuilder {
                         ring.push({voxel, {point[0], point[1], point[2]}, uint32_t(i), ax, s}, use);
                     }
                 });
+        }
         ring.drain(use);
         found_voxels.drain(add);
     }
@@ -564,10 +573,7 @@ py::tuple build_dual_grid(const Grid& g, int threads, const float* v, const int3
     DualGridBuilder<Key> builder(g, threads);
     {
         py::gil_scoped_release release;
-        std::vector<Triangle> tris(nf);
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (long long i = 0; i < (long long)nf; ++i)
-            tris[i] = make_triangle(v + 3 * f[3 * i], v + 3 * f[3 * i + 1], v + 3 * f[3 * i + 2]);
+        const TriangleList tris(v, f, nf, threads);
         builder.add_crossings(tris);
         if (face_weight > 0.0f) builder.add_faces(tris);
         if (boundary_weight > 0.0f) builder.add_boundary(boundary_edges(v, f, nf, nv, threads), boundary_weight);

@@ -31,10 +31,12 @@ int unpack(Key key, int axis) {
 }
 
 // Linear-probing hash map, grown by doubling at half load; key and value share a slot (one cache miss per probe).
+// Any table size: a slot is picked by scaling a 32-bit hash to the size, so a reservation costs no power-of-two
+// round-up (every slot is written when the table is made: on a fresh allocation, a page fault per 4 KiB).
 template <typename Key>
 class VoxelIndex {
   public:
-    void reserve(size_t n) { rehash(std::max<size_t>(64, next_pow2(n * 2))); }
+    void reserve(size_t n) { rehash(std::max<size_t>(64, n * 2)); }
 
     // Index of `key`, inserting `fresh_value` when absent; second is true when inserted.
     std::pair<uint32_t, bool> insert(Key key, uint32_t fresh_value) {
@@ -65,18 +67,15 @@ class VoxelIndex {
         uint32_t value;
     };
 
-    static size_t next_pow2(size_t n) {
-        size_t p = 1;
-        while (p < n) p <<= 1;
-        return p;
+    size_t home(Key key) const {
+        const uint64_t hash = (uint64_t(key) * 0x9E3779B97F4A7C15ull) >> 32;
+        return size_t((hash * slots_.size()) >> 32);
     }
 
-    size_t home(Key key) const { return size_t((uint64_t(key) * 0x9E3779B97F4A7C15ull) >> 20) & (slots_.size() - 1); }
-
     size_t probe(Key key) const {
-        const size_t mask = slots_.size() - 1;
         size_t slot = home(key);
-        while (slots_[slot].key != key && slots_[slot].key != kEmpty) slot = (slot + 1) & mask;
+        while (slots_[slot].key != key && slots_[slot].key != kEmpty)
+            if (++slot == slots_.size()) slot = 0;
         return slot;
     }
 
