@@ -104,6 +104,34 @@ def test_sampler_matches_reference_bit_for_bit(filter_mode, wrap, shape):
     np.testing.assert_array_equal(native.sample(u, v, level), expected)
 
 
+@pytest.mark.parametrize("filter_mode", [FILTER_LINEAR, FILTER_NEAREST])
+def test_interleaved_channel_views_match_one_contiguous_image(filter_mode):
+    """Views of some channels (strided pixels), flipped rows and reversed channels are read as their copies would be;
+    4 + 2 + 3 + 3 channels make 12-byte texels, the layout of a full glTF material."""
+    rng = np.random.default_rng(5)
+    rgba, mr, emissive, normal = (_noise(rng, (32, 32, c)) for c in (4, 3, 3, 3))
+    views = [rgba, mr[..., 1:3], emissive[::-1], normal[..., ::-1]]
+    whole = np.concatenate([np.ascontiguousarray(view) for view in views], axis=2)
+    native, reference = MipTexture(views, filter_mode), ReferenceTexture(whole, filter_mode)
+    assert len(native.levels) == (6 if filter_mode == FILTER_LINEAR else 1)
+    for mine, theirs in zip(native.levels, reference.levels, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    u, v, level = rng.uniform(-2, 2, 3000), rng.uniform(-2, 2, 3000), rng.uniform(-1, 6, 3000)
+    np.testing.assert_array_equal(native.sample(u, v, level), reference.sample(u, v, level))
+
+
+def test_metallic_roughness_red_channel_is_not_read():
+    """Only G (roughness) and B (metallic) of the metallic-roughness texture reach the native pass."""
+    parts = _parts(2)
+    first = textured_mesh_to_volumetric_attr(parts, grid_size=40, aabb=BOX)
+    parts[0].material.metallic_roughness_texture[..., 0] ^= 0xFF
+    second = textured_mesh_to_volumetric_attr(parts, grid_size=40, aabb=BOX)
+    _assert_same(second, first)
+    parts[0].material.metallic_roughness_texture[..., 2] ^= 0xFF
+    assert not np.array_equal(textured_mesh_to_volumetric_attr(parts, grid_size=40, aabb=BOX)[1]["metallic"],
+                              first[1]["metallic"])
+
+
 def test_sampler_rejects_bad_textures():
     from ovoxel._attr import MipTexture as NativeTexture
 

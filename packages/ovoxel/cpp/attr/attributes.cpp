@@ -82,8 +82,8 @@ double sample_pair(const TriangleTable& table, const std::vector<Material>& mate
         texel[slot] = texture ? sampled[first] + material.channel_offset[slot] : kUntextured;
     }
     for (int k = 0; k < 3; ++k) values[k] = texel[kBaseColor][k] * material.base_color[k];
-    values[3] = texel[kMetallicRoughness][2] * material.metallic;
-    values[4] = texel[kMetallicRoughness][1] * material.roughness;
+    values[3] = texel[kMetallicRoughness][1] * material.metallic;
+    values[4] = texel[kMetallicRoughness][0] * material.roughness;
     for (int k = 0; k < 3; ++k) values[5 + k] = texel[kEmissive][k] * material.emissive[k];
     values[8] = 1.0;
     if (material.alpha_mode != 0) {

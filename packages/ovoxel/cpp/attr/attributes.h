@@ -17,6 +17,9 @@ constexpr int kAttributeChannels = 12;
 constexpr int kAttributeWidths[] = {3, 1, 1, 3, 1, 3};
 constexpr int kNormalChannel = 9;
 enum TextureSlot { kBaseColor = 0, kMetallicRoughness = 1, kEmissive = 2, kNormalMap = 3, kTextureSlots = 4 };
+// Channels each slot reads: base colour RGBA, roughness and metallic (the glTF texture's G and B: its R, occlusion
+// at most, is never read, so it need not be stored), emissive RGB, normal XYZ.
+constexpr int kSlotChannels[kTextureSlots] = {4, 2, 3, 3};
 
 struct Material {
     // Texture of each slot (null: none) and the slot's first channel in it; slots may share one interleaved texture.

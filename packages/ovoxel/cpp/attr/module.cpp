@@ -4,7 +4,6 @@
 #include <pybind11/stl.h>
 
 #include <array>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -71,54 +70,26 @@ py::tuple pairs_binding(Array<float> triangles, std::array<double, 3> voxel_size
     return py::make_tuple(owners, coords);
 }
 
-// Texels of Stride bytes from images of the given channel counts, channels in image order, padding zeroed; texel by
-// texel, so the output is streamed through once (fixed-size copies for the usual 1 to 4 channels).
-template <int Stride>
-void interleave(const std::vector<const uint8_t*>& sources, const std::vector<int>& channels, size_t texels,
-                uint8_t* out) {
-    static constexpr uint8_t kZeros[Stride] = {};
-    for (size_t t = 0; t < texels; ++t, out += Stride) {
-        std::memcpy(out, kZeros, Stride);  // the padding; the channels overwrite the rest
-        uint8_t* dst = out;
-        for (size_t i = 0; i < sources.size(); ++i) {
-            const size_t width = size_t(channels[i]);
-            const uint8_t* src = sources[i] + t * width;
-            switch (width) {
-                case 1: dst[0] = src[0]; break;
-                case 2: std::memcpy(dst, src, 2); break;
-                case 3: std::memcpy(dst, src, 3); break;
-                case 4: std::memcpy(dst, src, 4); break;
-                default: std::memcpy(dst, src, width);
-            }
-            dst += width;
-        }
-    }
-}
-
-// One texture from same-size uint8 images, (H, W) or (H, W, C), their channels interleaved in list order.
-MipTexture make_texture(const std::vector<Array<uint8_t>>& images, int filter, int wrap) {
+// One texture from same-size uint8 images, (H, W) or (H, W, C), their channels interleaved in list order. Views with
+// strided pixels or rows (some channels of a wider image) are read in place.
+MipTexture make_texture(const std::vector<py::array_t<uint8_t, py::array::forcecast>>& images, int filter, int wrap) {
     if (images.empty()) throw std::invalid_argument("texture needs at least one image");
-    std::vector<int> channels;
+    std::vector<Array<uint8_t>> copies;  // contiguous copies of images whose channels are not adjacent bytes
+    copies.reserve(images.size());
+    std::vector<ImageView> views;
     for (const auto& image : images) {
         if (image.ndim() != 2 && image.ndim() != 3) throw std::invalid_argument("texture must be a uint8 (H, W, C) array");
         if (image.shape(0) != images[0].shape(0) || image.shape(1) != images[0].shape(1))
             throw std::invalid_argument("interleaved textures must have one size");
-        channels.push_back(image.ndim() == 3 ? int(image.shape(2)) : 1);
+        const int channels = image.ndim() == 3 ? int(image.shape(2)) : 1;
+        if (channels > 1 && image.strides(2) != 1) {
+            const auto& copy = copies.emplace_back(Array<uint8_t>::ensure(image));
+            views.push_back({copy.data(), channels, copy.strides(1), copy.strides(0)});
+        } else {
+            views.push_back({image.data(), channels, image.strides(1), image.strides(0)});
+        }
     }
-    int total = 0;
-    for (int c : channels) total += c;
-    if (total < 1 || total > kMaxChannels) throw std::invalid_argument("texture must have 1 to 16 channels");
-    const size_t texels = size_t(images[0].shape(0) * images[0].shape(1)), stride = size_t(texel_stride(total));
-    TextureLevel base{TexelBuffer(texels * stride), images[0].shape(0), images[0].shape(1)};
-    std::vector<const uint8_t*> sources;
-    for (const auto& image : images) sources.push_back(image.data());
-    switch (stride) {
-        case 4: interleave<4>(sources, channels, texels, base.texels.data()); break;
-        case 8: interleave<8>(sources, channels, texels, base.texels.data()); break;
-        case 12: interleave<12>(sources, channels, texels, base.texels.data()); break;
-        default: interleave<16>(sources, channels, texels, base.texels.data()); break;
-    }
-    return MipTexture(std::move(base), total, filter, wrap);
+    return MipTexture(views, images[0].shape(0), images[0].shape(1), filter, wrap);
 }
 
 py::array_t<double> sample_binding(const MipTexture& texture, Array<double> u, Array<double> v, Array<double> level) {
@@ -178,8 +149,9 @@ py::tuple attributes_binding(Array<float> triangles, Array<double> uvs, Array<do
             m.textures[s] = index < 0 ? nullptr : textures[size_t(index)];
             m.channel_offset[s] = channel_offsets.data()[kTextureSlots * p + s];
             if (m.textures[s] && (m.channel_offset[s] < 0 ||
-                                  m.channel_offset[s] + (s == kBaseColor ? 4 : 3) > m.textures[s]->channels()))
-                throw std::invalid_argument("a base colour texture needs 4 channels, the others 3");
+                                  m.channel_offset[s] + kSlotChannels[s] > m.textures[s]->channels()))
+                throw std::invalid_argument("slot channels past the end of their texture (base colour 4, "
+                                            "metallic-roughness 2, emissive 3, normal 3)");
         }
     }
     for (py::ssize_t f = 0; f < count; ++f)
@@ -220,8 +192,8 @@ PYBIND11_MODULE(_attr, m) {
           "Repeats are dropped with marks over each triangle's voxel box, or by sorting above max_marked_box cells.");
     py::class_<MipTexture>(m, "MipTexture")
         .def(py::init(&make_texture), py::arg("images"), py::arg("filter_mode"), py::arg("wrap"),
-             "Same-size uint8 (H, W[, C]) images interleaved into one texture of at most 16 channels; linear "
-             "filtering builds the mip chain (square power-of-two side).")
+             "Same-size uint8 (H, W[, C]) images (views of some channels are read in place) interleaved into one "
+             "texture of at most 16 channels; linear filtering builds the mip chain (square power-of-two side).")
         .def("sample", &sample_binding, py::arg("u"), py::arg("v"), py::arg("mip_level"),
              "float64 (n, C) samples in [0, 1] at UVs (origin bottom-left) and fractional mip levels.")
         .def_property_readonly("levels", &levels_binding, "Copies of the mip levels, finest first.");
@@ -231,7 +203,8 @@ PYBIND11_MODULE(_attr, m) {
           py::arg("grid_size"), py::arg("num_threads") = 0,
           "Per-triangle arrays (see attributes.h) and per-material factors (base colour 4, metallic, roughness, "
           "emissive 3, alpha cutoff), alpha modes, texture indices (-1: none) and first channels of the slots "
-          "base colour, metallic-roughness, emissive, normal; returns sorted voxel coords "
+          "base colour (RGBA), metallic-roughness (the glTF texture's G and B only), emissive, normal; returns "
+          "sorted voxel coords "
           "int32 (N, 3) and a list of uint8 attributes: base colour (N, 3), metallic, roughness (N, 1), emissive "
           "(N, 3), alpha (N, 1), normal (N, 3).");
 }

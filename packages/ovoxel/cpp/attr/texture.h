@@ -35,6 +35,14 @@ struct UninitializedAllocator : std::allocator<T> {
 
 using TexelBuffer = std::vector<uint8_t, UninitializedAllocator<uint8_t>>;
 
+// A uint8 image of `channels` adjacent bytes a pixel, pixels and rows `pixel_stride` and `row_stride` bytes apart
+// (a view of some channels of a wider image needs no copy).
+struct ImageView {
+    const uint8_t* data;
+    int channels;
+    int64_t pixel_stride, row_stride;
+};
+
 struct TextureLevel {
     TexelBuffer texels;  // (height, width, texel_stride(channels)) row-major, padding bytes zero
     int64_t height, width;
@@ -42,8 +50,9 @@ struct TextureLevel {
 
 class MipTexture {
 public:
-    // Linear textures must be square with a power-of-two side; they get mips down to 1x1. Nearest ones keep one level.
-    MipTexture(TextureLevel image, int channels, int filter, int wrap);
+    // Same-size images interleaved channel-wise in list order (1 to 16 channels in all). Linear textures must be
+    // square with a power-of-two side; they get mips down to 1x1. Nearest ones keep one level.
+    MipTexture(const std::vector<ImageView>& images, int64_t height, int64_t width, int filter, int wrap);
 
     int channels() const { return channels_; }
     const std::vector<TextureLevel>& levels() const { return levels_; }
@@ -53,6 +62,7 @@ public:
 
 private:
     int64_t wrap_index(int64_t index, int64_t extent) const;
+    template <int Stride>  // the texel size as a constant: the blend runs in whole 4-channel vectors
     void sample_linear(const TextureLevel& level, double u, double v, float* out) const;
 
     int channels_, stride_, filter_, wrap_;

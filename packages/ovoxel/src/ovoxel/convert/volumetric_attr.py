@@ -15,7 +15,10 @@ from .grid_spec import resolve_grid
 from .texture_sampling import MipTexture, as_linear_image
 
 ATTRIBUTE_CHANNELS = {"base_color": 3, "metallic": 1, "roughness": 1, "emissive": 3, "alpha": 1, "normal": 3}
-SLOTS = {"base_color_texture": 4, "metallic_roughness_texture": 3, "emissive_texture": 3, "normal_texture": 3}
+# The channels the native pass reads from each texture slot: metallic-roughness keeps only G (roughness) and B
+# (metallic), so an interleaved texture need not store the unused R (occlusion at most).
+SLOTS = {"base_color_texture": slice(0, 4), "metallic_roughness_texture": slice(1, 3), "emissive_texture": slice(0, 3),
+         "normal_texture": slice(0, 3)}
 
 
 def _triangle_frames(corners: np.ndarray, uvs: np.ndarray, voxel_extent: float):
@@ -38,16 +41,18 @@ def _triangle_frames(corners: np.ndarray, uvs: np.ndarray, voxel_extent: float):
 
 
 class MaterialTextures:
-    """A material's textures with those of one side interleaved into one texture (sampled once per lookup)."""
+    """A material's textures with those of one side interleaved into one texture (sampled once per lookup); each
+    slot contributes the channels SLOTS names (views: no copies)."""
 
     def __init__(self, material: PbrMaterial) -> None:
         images = {}
         for slot, channels in SLOTS.items():
             image = getattr(material, slot)
             if image is not None:
-                images[slot] = as_linear_image(image)
-                if images[slot].shape[2] < channels:
-                    raise ValueError(f"{slot} needs at least {channels} channels, got {images[slot].shape[2]}")
+                image = as_linear_image(image)
+                if image.shape[2] < channels.stop:
+                    raise ValueError(f"{slot} needs at least {channels.stop} channels, got {image.shape[2]}")
+                images[slot] = image[..., channels]
         by_side: dict[int, list[np.ndarray]] = {}
         for image in images.values():
             by_side.setdefault(image.shape[0], []).append(image)
