@@ -36,29 +36,47 @@ void sort_by_key(VoxelPairs& pairs, uint64_t key_limit) {
     }
 }
 
+double dot(const double* l, const double* r) { return l[0] * r[0] + l[1] * r[1] + l[2] * r[2]; }
+
+// The per-triangle part of every voxel's projection: first corner, edges from it and their dot products.
+struct TriangleGeometry {
+    double origin[3], ab[3], ac[3], d00, d01, d11, denom;
+};
+
+std::vector<TriangleGeometry> triangle_geometry(const TriangleTable& table, int threads) {
+    std::vector<TriangleGeometry> geometry(table.count);
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (long long f = 0; f < (long long)table.count; ++f) {
+        const float* c = table.corners + 9 * f;
+        TriangleGeometry& g = geometry[size_t(f)];
+        for (int a = 0; a < 3; ++a) {
+            g.origin[a] = c[a];
+            g.ab[a] = double(c[3 + a]) - double(c[a]);
+            g.ac[a] = double(c[6 + a]) - double(c[a]);
+        }
+        g.d00 = dot(g.ab, g.ab);
+        g.d01 = dot(g.ab, g.ac);
+        g.d11 = dot(g.ac, g.ac);
+        g.denom = g.d00 * g.d11 - g.d01 * g.d01;
+    }
+    return geometry;
+}
+
 // Material sample of triangle `f` at the centre of `voxel`: writes the plane weight and kAttributeChannels values.
-double sample_pair(const TriangleTable& table, const std::vector<Material>& materials, const Grid& grid, size_t f,
-                   const int32_t voxel[3], double values[kAttributeChannels]) {
-    double c[3][3];
-    for (int v = 0; v < 3; ++v)
-        for (int a = 0; a < 3; ++a) c[v][a] = table.corners[9 * f + 3 * v + a];
+double sample_pair(const TriangleTable& table, const TriangleGeometry& g, const std::vector<Material>& materials,
+                   const Grid& grid, size_t f, const int32_t voxel[3], double values[kAttributeChannels]) {
     const double* tangent = table.frames + 9 * f;
     const double* bitangent = tangent + 3;
     const double* normal = tangent + 6;
+    const double* c0 = g.origin;
     double point[3];
     for (int a = 0; a < 3; ++a) point[a] = (double(voxel[a]) + 0.5) * grid.step[a];
     // Summed x, z, then y: the association numpy's einsum used for this dot product in the previous implementation.
     const double distance =
-        ((point[0] - c[0][0]) * normal[0] + (point[2] - c[0][2]) * normal[2]) + (point[1] - c[0][1]) * normal[1];
-    double ab[3], ac[3], ap[3];
-    for (int a = 0; a < 3; ++a) {
-        ab[a] = c[1][a] - c[0][a];
-        ac[a] = c[2][a] - c[0][a];
-        ap[a] = (point[a] - distance * normal[a]) - c[0][a];
-    }
-    auto dot = [](const double* l, const double* r) { return l[0] * r[0] + l[1] * r[1] + l[2] * r[2]; };
-    const double d00 = dot(ab, ab), d01 = dot(ab, ac), d11 = dot(ac, ac), d20 = dot(ap, ab), d21 = dot(ap, ac);
-    const double denom = d00 * d11 - d01 * d01;
+        ((point[0] - c0[0]) * normal[0] + (point[2] - c0[2]) * normal[2]) + (point[1] - c0[1]) * normal[1];
+    double ap[3];
+    for (int a = 0; a < 3; ++a) ap[a] = (point[a] - distance * normal[a]) - c0[a];
+    const double d00 = g.d00, d01 = g.d01, d11 = g.d11, d20 = dot(ap, g.ab), d21 = dot(ap, g.ac), denom = g.denom;
     const double v = (d11 * d20 - d01 * d21) / denom;
     const double w = (d00 * d21 - d01 * d20) / denom;
     const double bary[3] = {1 - v - w, v, w};
@@ -104,17 +122,18 @@ double sample_pair(const TriangleTable& table, const std::vector<Material>& mate
     return 1.0 - distance;
 }
 
-// Truncating uint8 quantization of a [0, 1] value (signed: [-1, 1]); NaN becomes 0.
+// Truncating uint8 quantization of a [0, 1] value (signed: [-1, 1]); NaN fails both tests and becomes 0. Written as
+// selects (branch-free max and min), not as tests and branches.
 uint8_t quantize(double value, bool is_signed) {
-    double scaled = (is_signed ? value * 0.5 + 0.5 : value) * 255.0;
-    if (std::isnan(scaled)) return 0;
-    return uint8_t(std::min(std::max(scaled, 0.0), 255.0));
+    const double scaled = (is_signed ? value * 0.5 + 0.5 : value) * 255.0;
+    const double floored = scaled > 0.0 ? scaled : 0.0;
+    return uint8_t(floored < 255.0 ? floored : 255.0);
 }
 
 }  // namespace
 
-SortedPairs sort_pairs(const TriangleTable& table, size_t count, const Grid& grid, int threads) {
-    SortedPairs sorted{triangle_voxel_pairs(table.corners, count, grid, threads), {}, {}};
+SortedPairs sort_pairs(const TriangleTable& table, const Grid& grid, int threads) {
+    SortedPairs sorted{triangle_voxel_pairs(table.corners, table.count, grid, threads), {}, {}};
     VoxelPairs& pairs = sorted.pairs;
     sort_by_key(pairs, grid.voxel_count());
     const size_t n = pairs.word.size(), blocks = (n + kBlockPairs - 1) / kBlockPairs;
@@ -139,6 +158,7 @@ SortedPairs sort_pairs(const TriangleTable& table, size_t count, const Grid& gri
 void evaluate_voxels(const SortedPairs& sorted, const TriangleTable& table, const std::vector<Material>& materials,
                      const Grid& grid, int threads, const AttributeRows& out) {
     const VoxelPairs& pairs = sorted.pairs;
+    const std::vector<TriangleGeometry> geometry = triangle_geometry(table, threads);
     // Voxels in key order: pairs are read and rows written sequentially, which beats following the mesh for texture
     // locality (that order gathered the pairs and scattered the rows at random).
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
@@ -152,14 +172,17 @@ void evaluate_voxels(const SortedPairs& sorted, const TriangleTable& table, cons
             double total_weight = 0.0, sums[kAttributeChannels] = {};
             for (end = first; end < last && pairs.key(end) == key; ++end) {
                 double values[kAttributeChannels];
-                const double weight = sample_pair(table, materials, grid, pairs.triangle(end), voxel, values);
+                const uint32_t f = pairs.triangle(end);
+                const double weight = sample_pair(table, geometry[f], materials, grid, f, voxel, values);
                 total_weight += weight;
                 for (int c = 0; c < kAttributeChannels; ++c) sums[c] += values[c] * weight;
             }
+            double means[kAttributeChannels];  // a loop of its own, so the divisions run two to a vector
+            for (int c = 0; c < kAttributeChannels; ++c) means[c] = sums[c] / total_weight;
             int c = 0;
             for (size_t a = 0; a < std::size(kAttributeWidths); ++a)
                 for (int k = 0; k < kAttributeWidths[a]; ++k, ++c)
-                    out.attribute[a][kAttributeWidths[a] * row + k] = quantize(sums[c] / total_weight, c >= kNormalChannel);
+                    out.attribute[a][kAttributeWidths[a] * row + k] = quantize(means[c], c >= kNormalChannel);
         }
     }
 }

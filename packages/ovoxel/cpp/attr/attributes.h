@@ -31,6 +31,7 @@ struct Material {
 
 // Per-triangle inputs (views of caller-owned arrays, F triangles).
 struct TriangleTable {
+    size_t count;                 // F
     const float* corners;         // (F, 3, 3) relative to the grid origin
     const double* uvs;            // (F, 3, 2)
     const double* normals;        // (F, 3, 3) vertex normals at the corners
@@ -48,7 +49,7 @@ struct SortedPairs {
     size_t voxels() const { return block_row.back(); }
 };
 
-SortedPairs sort_pairs(const TriangleTable& triangles, size_t count, const Grid& grid, int threads);
+SortedPairs sort_pairs(const TriangleTable& triangles, const Grid& grid, int threads);
 
 // Caller-owned output rows, one per voxel: coords (N, 3) int32 and one uint8 array per kAttributeWidths entry.
 struct AttributeRows {

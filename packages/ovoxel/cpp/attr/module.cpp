@@ -157,13 +157,13 @@ py::tuple attributes_binding(Array<float> triangles, Array<double> uvs, Array<do
     for (py::ssize_t f = 0; f < count; ++f)
         if (material_ids.data()[f] < 0 || material_ids.data()[f] >= parts)
             throw std::invalid_argument("material id out of range");
-    const TriangleTable table{triangles.data(), uvs.data(),        normals.data(),
-                              frames.data(),    mip_levels.data(), material_ids.data()};
+    const TriangleTable table{size_t(count), triangles.data(),  uvs.data(),         normals.data(),
+                              frames.data(), mip_levels.data(), material_ids.data()};
     const Grid grid = make_grid(voxel_size, grid_size);
     SortedPairs sorted;
     {
         py::gil_scoped_release release;
-        sorted = sort_pairs(table, size_t(count), grid, resolve_threads(num_threads));
+        sorted = sort_pairs(table, grid, resolve_threads(num_threads));
     }
     const py::ssize_t voxels = py::ssize_t(sorted.voxels());
     py::array_t<int32_t> coords({voxels, py::ssize_t(3)});
