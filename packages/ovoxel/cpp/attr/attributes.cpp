@@ -164,11 +164,20 @@ void evaluate_voxels(const SortedPairs& sorted, const TriangleTable& table, cons
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (long long b = 0; b < (long long)sorted.block_begin.size() - 1; ++b) {
         size_t row = sorted.block_row[b];
-        const size_t last = sorted.block_begin[b + 1];
-        for (size_t first = sorted.block_begin[b], end; first < last; first = end, ++row) {
+        const size_t begin = sorted.block_begin[b], last = sorted.block_begin[b + 1];
+        for (size_t first = begin, end; first < last; first = end, ++row) {
             const uint64_t key = pairs.key(first);
             int32_t* voxel = out.coords + 3 * row;
-            grid.coords(key, voxel);
+            // A voxel further along the previous one's z line (most are: a surface crossing is a few voxels deep)
+            // takes its coordinates from that one's row, without the two divisions of a full decode.
+            const uint64_t step = first > begin ? key - pairs.key(first - 1) : 0;
+            if (step && step < uint64_t(grid.cells[2] - voxel[-1])) {  // (the block's first voxel: step 0)
+                voxel[0] = voxel[-3];
+                voxel[1] = voxel[-2];
+                voxel[2] = voxel[-1] + int32_t(step);
+            } else {
+                grid.coords(key, voxel);
+            }
             double total_weight = 0.0, sums[kAttributeChannels] = {};
             for (end = first; end < last && pairs.key(end) == key; ++end) {
                 double values[kAttributeChannels];
