@@ -16,8 +16,8 @@ constexpr size_t kBlockPairs = size_t(1) << 14;  // pairs per block of voxels ev
 // in triangle order); the digit histograms of all passes come from one read.
 void sort_by_key(VoxelPairs& pairs, uint64_t key_limit) {
     const int key_bits = bit_width(key_limit);
-    std::vector<uint64_t>& words = pairs.word;
-    std::vector<uint64_t> scratch(words.size());
+    VoxelPairs::Words& words = pairs.word;
+    VoxelPairs::Words scratch(words.size());
     const int passes = (key_bits + kMaxRadixBits - 1) / kMaxRadixBits;
     const int digit_bits = passes ? (key_bits + passes - 1) / passes : 0;
     const uint64_t mask = (uint64_t(1) << digit_bits) - 1;

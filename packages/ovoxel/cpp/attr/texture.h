@@ -4,10 +4,9 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
-#include <new>
-#include <utility>
 #include <vector>
+
+#include "uninitialized.h"
 
 namespace ovoxel_attr {
 
@@ -17,21 +16,6 @@ constexpr int kMaxChannels = 16;  // several same-size textures may be interleav
 
 // Bytes per texel: channels padded to a multiple of 4, so taps are blended in 4-wide blocks (vectorised).
 constexpr int texel_stride(int channels) { return (channels + 3) / 4 * 4; }
-
-// Allocator leaving new elements uninitialised: texel buffers are written whole right after allocation, so a zero
-// fill would only add a pass over tens of megabytes.
-template <typename T>
-struct UninitializedAllocator : std::allocator<T> {
-    template <typename U>
-    struct rebind {
-        using other = UninitializedAllocator<U>;
-    };
-    template <typename U, typename... Args>
-    void construct(U* p, Args&&... args) {
-        if constexpr (sizeof...(Args) == 0) ::new (static_cast<void*>(p)) U;
-        else ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-    }
-};
 
 using TexelBuffer = std::vector<uint8_t, UninitializedAllocator<uint8_t>>;
 

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "uninitialized.h"
+
 namespace ovoxel_attr {
 
 struct Grid {
@@ -35,7 +37,8 @@ inline int bit_width(uint64_t limit) {
 // (triangle, voxel key) pairs, each packed in one word as key << triangle_bits | triangle: every triangle's distinct
 // voxels, triangles in input order. One word per pair keeps the list small and lets the key sort move whole words.
 struct VoxelPairs {
-    std::vector<uint64_t> word;
+    using Words = std::vector<uint64_t, UninitializedAllocator<uint64_t>>;  // (the sort's scratch needs no zero fill)
+    Words word;
     int triangle_bits = 0;
 
     uint64_t key(size_t i) const { return word[i] >> triangle_bits; }
