@@ -1,22 +1,13 @@
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_cleanup_device.py"
+from bench_runs import run_benchmark
 
 
 def test_quick_run_on_cpu_tensors_reports_every_pass_equal_to_native(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("ovoxel")
-    report = tmp_path / "cleanup.json"
-    command = [sys.executable, str(BENCH), "--quick", "--device", "cpu", "--repeats", "1", "--faces", "30000",
-               "--json", str(report)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    out, rows = run_benchmark("bench_cleanup_device.py", "--quick", "--device", "cpu", "--repeats", "1", "--faces",
+                              "30000", report=tmp_path / "cleanup.json")
     assert "numpy ms" in out and "torch ms" in out
-    rows = json.loads(report.read_text())
     assert rows["device"] == "cpu" and list(rows["passes_by_faces"]) == ["125838", "30000"]
     for faces, passes in rows["passes_by_faces"].items():
         assert list(passes) == ["remove_duplicate_faces", "repair_non_manifold", "remove_small_components",

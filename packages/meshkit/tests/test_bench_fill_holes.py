@@ -1,12 +1,8 @@
-import subprocess
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fill_holes.py"
+from bench_runs import run_benchmark
 
 
 def test_quick_benchmark_prints_a_filled_row():
-    out = subprocess.run([sys.executable, str(BENCH), "--quick"], capture_output=True, text=True, check=True).stdout
+    out, _ = run_benchmark("bench_fill_holes.py", "--quick")
     lines = out.splitlines()
     assert lines[1].split()[:4] == ["mesh", "faces", "holes", "added"]
     row = lines[3].split()

@@ -1,20 +1,13 @@
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_meshkit_geometry.py"
+from bench_runs import run_benchmark
 
 
 def test_quick_icosphere_comparison_reports_meshkit_at_the_target(tmp_path):
     pytest.importorskip("trimesh")
-    report = tmp_path / "bench.json"
-    command = [sys.executable, str(BENCH), "--quick", "--inputs", "icosphere", "--no-passes", "--json", str(report)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    out, report = run_benchmark("bench_meshkit_geometry.py", "--quick", "--inputs", "icosphere", "--no-passes",
+                                report=tmp_path / "bench.json")
     assert "simplifier" in out and "chamfer/diag" in out
-    row = json.loads(report.read_text())["simplify"]["icosphere"]
+    row = report["simplify"]["icosphere"]
     assert row["input_faces"] == 81_920 and row["target"] == 20_480
     ours = row["tools"]["meshkit"]
     assert ours["faces"] == 20_480

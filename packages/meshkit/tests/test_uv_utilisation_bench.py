@@ -1,25 +1,20 @@
 """Smoke run of bench_uv_utilisation.py on Duck (needs ../shared/assets): the table's figures add up."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from bench_runs import run_benchmark
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_uv_utilisation.py"
 ASSETS = Path(__file__).resolve().parents[3] / ".." / "shared" / "assets"
 pytestmark = pytest.mark.skipif(not ASSETS.is_dir(), reason=f"needs the shared assets ({ASSETS} is absent)")
 
 
 def test_duck_rows_report_charts_area_and_covered_texels(tmp_path):
     pytest.importorskip("trimesh")
-    report = tmp_path / "uv.json"
-    command = [sys.executable, str(BENCH), "--meshes", "duck", "--texture-size", "256", "--no-xatlas", "--json",
-               str(report)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    out, report = run_benchmark("bench_uv_utilisation.py", "--meshes", "duck", "--texture-size", "256", "--no-xatlas",
+                                report=tmp_path / "uv.json")
     assert "Duck" in out and "texels" in out
-    rows = {row["method"]: row for row in json.loads(report.read_text())}
+    rows = {row["method"]: row for row in report}
     numpy_row = rows["meshkit numpy"]
     assert numpy_row["faces"] == 4212 and numpy_row["charts"] > 10 and numpy_row["seconds"] > 0
     # Measured 0.575 UV area at 256^2 (0.660 at 1024^2); covered texel centres follow the area within a few percent.
